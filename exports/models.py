@@ -1,0 +1,144 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+class ExportJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        FETCHING = "fetching", "Fetching"
+        DOWNLOADING = "downloading", "Downloading"
+        ARCHIVING = "archiving", "Archiving"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        EXPIRED = "expired", "Expired"
+
+    RUNNING = (Status.QUEUED, Status.FETCHING, Status.DOWNLOADING, Status.ARCHIVING)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.EXPIRED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
+    platform = models.ForeignKey("platforms.Platform", on_delete=models.PROTECT, related_name="export_jobs")
+    formats = models.JSONField(default=list)
+    include_media = models.BooleanField(default=False)
+    # date_from, date_to (YYYY-MM-DD), media_types (list), max_records (int)
+    options = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    step = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    notes = models.JSONField(default=list, blank=True, help_text="What the platform could not give, said plainly.")
+
+    records_count = models.PositiveIntegerField(default=0)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    skipped_records = models.JSONField(default=list, blank=True)
+    api_units = models.PositiveIntegerField(default=0)
+
+    archive_name = models.CharField(max_length=255, blank=True)
+    archive_size = models.BigIntegerField(null=True, blank=True)
+    archive_sha256 = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    # The claim on the current step (DESIGN §1): who holds it, until when, how often it was tried.
+    lease_owner = models.CharField(max_length=128, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    step_attempts = models.PositiveSmallIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    fetching_at = models.DateTimeField(null=True, blank=True)
+    downloading_at = models.DateTimeField(null=True, blank=True)
+    archiving_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "lease_until"])]
+
+    def __str__(self):
+        return f"{self.platform_id} export {self.id}"
+
+    def get_absolute_url(self):
+        return reverse("exports:detail", args=[self.id])
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in self.RUNNING
+
+    @property
+    def base_name(self) -> str:
+        return f"{self.platform_id}-export-{self.id}"
+
+    @property
+    def finished_at(self):
+        return self.succeeded_at or self.failed_at or self.canceled_at
+
+
+class MediaFile(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+        FILE = "file", "File"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DOWNLOADING = "downloading", "Downloading"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    TERMINAL = (Status.DONE, Status.FAILED, Status.SKIPPED)
+
+    job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="media_files")
+    media_id = models.CharField(max_length=255)
+    source_url = models.URLField(max_length=4096)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    ext = models.CharField(max_length=16, blank=True)
+    record_ids = models.JSONField(default=list)
+    timestamp = models.CharField(max_length=32, blank=True)
+    caption = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    content_type = models.CharField(max_length=128, blank=True)
+    stored_name = models.CharField(max_length=512, blank=True, help_text="Content-addressed name in storage.")
+    archive_path = models.CharField(max_length=512, blank=True, help_text="Path inside the ZIP.")
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["job", "media_id"], name="unique_media_per_job")]
+
+    def __str__(self):
+        return f"{self.kind} {self.media_id}"
+
+
+class ExportRecord(models.Model):
+    """One record as the platform returned it, kept per job so the archive step can be re-run."""
+
+    job = models.ForeignKey(ExportJob, on_delete=models.CASCADE, related_name="records")
+    resource = models.CharField(max_length=32)
+    external_id = models.CharField(max_length=255)
+    position = models.PositiveIntegerField()
+    timestamp = models.CharField(max_length=32, blank=True)
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "resource", "external_id"], name="unique_record_per_job")
+        ]

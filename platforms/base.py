@@ -1,0 +1,165 @@
+"""The extractor contract (DESIGN §3): what every platform module provides.
+
+An extractor knows two things about its platform: which API requests page through a user's
+content, and how to turn one response page into records and media. It never does I/O itself
+except through the `ApiClient` handed to `pages()`, so `parse()` can be tested on recorded bodies.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from platforms.client import ApiClient
+
+
+class ExtractorError(Exception):
+    """A page or an API answer we cannot use. `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False, code: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.code = code
+
+
+@dataclass
+class MediaItem:
+    url: str
+    kind: str  # "image", "video" or "file"
+    media_id: str
+    record_id: str
+    timestamp: str | None = None
+    caption: str = ""
+    ext: str = ""
+    # Whatever else the platform says about the file: width, height, duration_ms, alt_text, ...
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.url = html.unescape(self.url or "")
+        self.ext = (self.ext or "").lower().lstrip(".")
+        self.media_id = str(self.media_id)
+        self.record_id = str(self.record_id)
+
+
+@dataclass
+class Page:
+    records: list[dict] = field(default_factory=list)
+    media: list[MediaItem] = field(default_factory=list)
+    next: str | None = None
+    # Records that could not be read: {"record_id": ..., "reason": ...}; they are skipped.
+    skipped: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Request:
+    """One API call. `url` is a path below the platform's API base, or a full URL the API gave."""
+
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FetchContext:
+    """What `pages()` needs besides the client: the user's options and what earlier calls found."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    account: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    # Called with (resource, page_number) before each request, for progress.
+    on_request: Any = None
+
+
+class Extractor:
+    slug: str = ""
+    resources: tuple[str, ...] = ()
+    # The resource whose single record is the user's profile (the archive's `account`).
+    account_resource: str | None = None
+
+    # --- parsing (pure) --------------------------------------------------------------------
+    def parse(self, resource: str, body: Any, headers: dict | None = None) -> Page:
+        raise NotImplementedError
+
+    def record_id(self, resource: str, record: dict) -> str:
+        return str(record.get("id", ""))
+
+    def record_timestamp(self, resource: str, record: dict) -> str | None:
+        """The record's creation time as ISO 8601 UTC ending in Z, or None."""
+        return None
+
+    # --- requests -------------------------------------------------------------------------
+    def request(self, resource: str, cursor: str | None, ctx: FetchContext) -> Request | None:
+        """The request for the first page (cursor None) or the page after `cursor`."""
+        raise NotImplementedError
+
+    def prepare(self, client: ApiClient, ctx: FetchContext) -> None:
+        """Calls needed before paging (the user's id or name, say). Fills ctx.state."""
+
+    def wait_seconds(self, headers: dict) -> float:
+        """How long to pause after a response, from the platform's rate-limit headers."""
+        return 0.0
+
+    def pages(self, client: ApiClient, ctx: FetchContext) -> Iterator[tuple[str, Page]]:
+        """Every page of every resource, in order. Platforms with dependent calls override this."""
+        self.prepare(client, ctx)
+        for resource in self.resources:
+            yield from self.resource_pages(client, ctx, resource)
+
+    def resource_pages(self, client: ApiClient, ctx: FetchContext, resource: str) -> Iterator[tuple[str, Page]]:
+        cursor = None
+        number = 0
+        while True:
+            req = self.request(resource, cursor, ctx)
+            if req is None:
+                return
+            number += 1
+            if ctx.on_request:
+                ctx.on_request(resource, number)
+            response = client.get(req)
+            page = self.parse(resource, client.json(response), dict(response.headers))
+            yield resource, page
+            client.pause(self.wait_seconds(dict(response.headers)))
+            if not page.next or number >= client.max_pages:
+                return
+            cursor = page.next
+
+
+def iso_utc(value: Any) -> str | None:
+    """A timestamp in any of the platforms' forms as ISO 8601 UTC ending in Z."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(float(value), tz=UTC)
+        else:
+            text = str(value).strip()
+            if text.endswith("Z"):
+                text = text[:-1] + "+00:00"
+            # Facebook writes +0000 without a colon.
+            if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
+                text = text[:-2] + ":" + text[-2:]
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def ext_from_url(url: str, default: str = "") -> str:
+    """The file extension in a URL's path (`.../abc.JPG?x=1` -> `jpg`)."""
+    from urllib.parse import urlsplit
+
+    path = urlsplit(url).path
+    last = path.rsplit("/", 1)[-1]
+    if "." in last:
+        ext = last.rsplit(".", 1)[-1].lower()
+        if ext.isalnum() and len(ext) <= 5:
+            return ext
+    return default

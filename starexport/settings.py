@@ -1,0 +1,304 @@
+"""Star Export settings: one module, driven by the environment.
+
+Without any environment the project runs on embedded defaults (SQLite, a filesystem broker, local
+storage, console email) so `make demo` needs no server. Production differs only by environment
+variables; see docs/configuration.md.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("STAREXPORT_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+# Secrets may come from files (Docker/Kubernetes secrets): SECRET_KEY_FILE=/run/secrets/key.
+environ.Env.smart_cast = True
+
+
+def _secret(name, default=""):
+    path = env.str(f"{name}_FILE", default="")
+    if path:
+        return Path(path).read_text().strip()
+    return env.str(name, default=default)
+
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = _secret("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijklmnop")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.facebook",
+    "allauth.socialaccount.providers.twitter_oauth2",
+    "allauth.socialaccount.providers.reddit",
+    "accounts",
+    "platforms",
+    "exports",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "starexport.urls"
+WSGI_APPLICATION = "starexport.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "starexport.sqlite3",
+            # WAL lets the web process read while the worker writes; IMMEDIATE avoids the
+            # "database is locked" upgrade deadlock between two writers.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+if env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and storage ------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "storage")))
+MEDIA_URL = "/media/"
+
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    _file_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "access_key": _secret("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": _secret("AWS_SECRET_ACCESS_KEY") or None,
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_auth": True,
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=600),
+        },
+    }
+else:
+    _file_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL},
+    }
+STORAGES = {
+    "default": _file_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG and env.bool("STAREXPORT_MANIFEST_STATIC", default=False)
+            else "whitenoise.storage.CompressedStaticFilesStorage"
+        )
+    },
+}
+
+# --- Email -------------------------------------------------------------------------------------
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Star Export <noreply@localhost>")
+
+# --- Celery ------------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # The demo's embedded broker: kombu's filesystem transport, shared by web and worker.
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+    (VAR_DIR / "results").mkdir(parents=True, exist_ok=True)
+    CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'results'}"
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# The longest task is the archive of a big job; Redis must not hand a task to a second worker
+# while the first still runs it, so the visibility timeout is well above the hard limit.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3 * 3600)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {"task": "exports.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
+}
+
+# --- allauth -----------------------------------------------------------------------------------
+SITE_ID = 1
+LOGIN_REDIRECT_URL = "/"
+LOGIN_URL = "/accounts/login/"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+ACCOUNT_LOGOUT_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = True
+SOCIALACCOUNT_ADAPTER = "accounts.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_QUERY_EMAIL = True
+
+STAREXPORT_SANDBOX = env.str("STAREXPORT_SANDBOX", default="").rstrip("/")
+
+# Provider scopes as each platform's export needs them; client ids come from the environment.
+_PROVIDER_SCOPES = {
+    "github": ["read:user", "repo", "gist"],
+    "google": ["profile", "email", "https://www.googleapis.com/auth/youtube.readonly"],
+    "facebook": ["public_profile", "user_posts", "user_photos", "user_videos"],
+    "instagram": ["instagram_business_basic"],
+    "twitter_oauth2": ["tweet.read", "users.read", "offline.access"],
+    "reddit": ["identity", "history", "read"],
+}
+# Provider id -> platform slug (their env names: GITHUB_CLIENT_ID, YOUTUBE_CLIENT_ID, ...).
+PROVIDER_PLATFORM = {
+    "github": "github",
+    "google": "youtube",
+    "facebook": "facebook",
+    "instagram": "instagram",
+    "twitter_oauth2": "twitter",
+    "reddit": "reddit",
+}
+SOCIALACCOUNT_PROVIDERS = {}
+for _provider, _slug in PROVIDER_PLATFORM.items():
+    _conf = {"SCOPE": _PROVIDER_SCOPES[_provider]}
+    _client_id = _secret(f"{_slug.upper()}_CLIENT_ID")
+    if _client_id:
+        _conf["APPS"] = [{"client_id": _client_id, "secret": _secret(f"{_slug.upper()}_CLIENT_SECRET")}]
+    SOCIALACCOUNT_PROVIDERS[_provider] = _conf
+SOCIALACCOUNT_PROVIDERS["google"]["AUTH_PARAMS"] = {"access_type": "offline", "prompt": "consent"}
+SOCIALACCOUNT_PROVIDERS["reddit"]["USER_AGENT"] = "web:starexport:0.1 (self-hosted export tool)"
+SOCIALACCOUNT_PROVIDERS["reddit"]["AUTH_PARAMS"] = {"duration": "permanent"}
+STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY")
+
+# --- Star Export -------------------------------------------------------------------------------
+STAREXPORT = {
+    "MAX_ACTIVE_JOBS_PER_USER": env.int("STAREXPORT_MAX_ACTIVE_JOBS", default=5),
+    "STEP_ATTEMPTS": env.int("STAREXPORT_STEP_ATTEMPTS", default=3),
+    "LEASE_SECONDS": env.int("STAREXPORT_LEASE_SECONDS", default=600),
+    "DOWNLOAD_CONCURRENCY": env.int("STAREXPORT_DOWNLOAD_CONCURRENCY", default=8),
+    "DOWNLOAD_PER_HOST": env.int("STAREXPORT_DOWNLOAD_PER_HOST", default=8),
+    "DOWNLOAD_ATTEMPTS": env.int("STAREXPORT_DOWNLOAD_ATTEMPTS", default=5),
+    "DOWNLOAD_CHUNK_FILES": env.int("STAREXPORT_DOWNLOAD_CHUNK_FILES", default=50),
+    "HTTP_TIMEOUT": env.float("STAREXPORT_HTTP_TIMEOUT", default=30.0),
+    "ARCHIVE_DAYS": env.int("STAREXPORT_ARCHIVE_DAYS", default=7),
+    "LINK_DAYS": env.int("STAREXPORT_LINK_DAYS", default=7),
+    "MAX_PAGES_PER_RESOURCE": env.int("STAREXPORT_MAX_PAGES", default=1000),
+}
+
+# --- Security ----------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG and env.bool("STAREXPORT_HTTPS", default=False):
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
