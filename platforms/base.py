@@ -105,13 +105,30 @@ class Extractor:
         """How long to pause after a response, from the platform's rate-limit headers."""
         return 0.0
 
+    def auth_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def error_for(self, status: int, body: Any, headers: dict) -> ExtractorError | None:
+        """The platform's own error body as an error a person can act on (None: use the default)."""
+        return None
+
+    def units_for(self, req: Request) -> int:
+        """API quota units a request costs (YouTube counts them); 0 where the platform has no quota."""
+        return 0
+
+    def refresh_media_url(self, client: ApiClient, media_id: str, record_id: str) -> str | None:
+        """A fresh URL for a media item whose signed CDN URL expired, or None where there is none."""
+        return None
+
     def pages(self, client: ApiClient, ctx: FetchContext) -> Iterator[tuple[str, Page]]:
         """Every page of every resource, in order. Platforms with dependent calls override this."""
         self.prepare(client, ctx)
         for resource in self.resources:
             yield from self.resource_pages(client, ctx, resource)
 
-    def resource_pages(self, client: ApiClient, ctx: FetchContext, resource: str) -> Iterator[tuple[str, Page]]:
+    def resource_pages(
+        self, client: ApiClient, ctx: FetchContext, resource: str
+    ) -> Iterator[tuple[str, Page]]:
         cursor = None
         number = 0
         while True:
