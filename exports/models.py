@@ -139,6 +139,4 @@ class ExportRecord(models.Model):
 
     class Meta:
         ordering = ["position"]
-        constraints = [
-            models.UniqueConstraint(fields=["job", "resource", "external_id"], name="unique_record_per_job")
-        ]
+        constraints = [models.UniqueConstraint(fields=["job", "resource", "external_id"], name="unique_record_per_job")]

@@ -126,9 +126,7 @@ class Extractor:
         for resource in self.resources:
             yield from self.resource_pages(client, ctx, resource)
 
-    def resource_pages(
-        self, client: ApiClient, ctx: FetchContext, resource: str
-    ) -> Iterator[tuple[str, Page]]:
+    def resource_pages(self, client: ApiClient, ctx: FetchContext, resource: str) -> Iterator[tuple[str, Page]]:
         cursor = None
         number = 0
         while True:

@@ -33,9 +33,7 @@ class GuardedAdapter(IPFilterAdapter):
 
     def __init__(self, *, https: bool, allow_loopback: bool, retries: Retry | int, pool_maxsize: int = 10):
         super().__init__(is_https_proto=https, allow_loopback=allow_loopback)
-        HTTPAdapter.__init__(
-            self, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=retries
-        )
+        HTTPAdapter.__init__(self, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=retries)
 
 
 def api_retry(total: int = 4) -> Retry:
@@ -128,9 +126,7 @@ class ApiClient:
             # Paging URLs the API hands back (Facebook's paging.next) must stay on the API's own
             # host: the bearer token is never sent anywhere else.
             if not same_origin(req.url, self.base_url):
-                raise ExtractorError(
-                    f"The API pointed to another host ({urlsplit(req.url).hostname}); refused."
-                )
+                raise ExtractorError(f"The API pointed to another host ({urlsplit(req.url).hostname}); refused.")
             return req.url
         return urljoin(self.base_url + "/", req.url.lstrip("/"))
 
