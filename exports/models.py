@@ -33,6 +33,7 @@ class ExportJob(models.Model):
     error = models.TextField(blank=True)
     notes = models.JSONField(default=list, blank=True, help_text="What the platform could not give, said plainly.")
 
+    account = models.JSONField(null=True, blank=True, help_text="The profile record, as the platform gave it.")
     records_count = models.PositiveIntegerField(default=0)
     pages_fetched = models.PositiveIntegerField(default=0)
     skipped_records = models.JSONField(default=list, blank=True)
@@ -41,6 +42,11 @@ class ExportJob(models.Model):
     archive_name = models.CharField(max_length=255, blank=True)
     archive_size = models.BigIntegerField(null=True, blank=True)
     archive_sha256 = models.CharField(max_length=64, blank=True)
+    media_total = models.PositiveIntegerField(default=0)
+    media_done = models.PositiveIntegerField(default=0)
+    media_failed = models.PositiveIntegerField(default=0)
+    media_bytes = models.BigIntegerField(default=0)
+    media_bytes_expected = models.BigIntegerField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True)
 
     # The claim on the current step (DESIGN §1): who holds it, until when, how often it was tried.

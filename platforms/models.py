@@ -13,6 +13,7 @@ class Platform(models.Model):
     display_name = models.CharField(max_length=64)
     icon = models.CharField(max_length=64, blank=True, help_text="Static path of the platform's icon.")
     api_base_url = models.URLField(max_length=255)
+    token_url = models.URLField(max_length=255, blank=True, help_text="OAuth token endpoint, for refreshing tokens.")
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.OAUTH2)
     provider_id = models.CharField(max_length=32, help_text="The allauth provider that connects it.")
     export_formats = models.JSONField(default=list, help_text='Metadata formats, e.g. ["json", "csv"].')

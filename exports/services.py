@@ -1,0 +1,600 @@
+"""What happens to an export: create, claim a step, fetch, download, archive, notify, fail.
+
+Tasks and the `export` command call these; nothing here knows about Celery except the enqueue
+helpers, which run only after the surrounding transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.tokens import NotConnected, token_for
+from exports.models import ExportJob, ExportRecord, MediaFile
+from platforms.base import ExtractorError, FetchContext
+from platforms.client import ApiClient
+from platforms.models import Platform
+from platforms.registry import available, get_extractor
+
+log = logging.getLogger(__name__)
+Status = ExportJob.Status
+
+FORMATS = ("json", "csv")
+MEDIA_KINDS = ("image", "video", "file")
+# Share of the progress bar each stage fills.
+FETCH_SHARE_WITH_MEDIA, DOWNLOAD_SHARE = 25, 65
+FETCH_SHARE_NO_MEDIA = 80
+LINK_SALT = "starexport.download-link"
+
+
+class ExportRequestError(ValueError):
+    """A request for an export that cannot be honoured; `field` names the form field at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def setting(name: str) -> Any:
+    return settings.STAREXPORT[name]
+
+
+# --- create ------------------------------------------------------------------------------------
+def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
+    options = dict(options or {})
+    clean: dict[str, Any] = {}
+    for key in ("date_from", "date_to"):
+        value = options.get(key)
+        if value:
+            try:
+                clean[key] = date.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                raise ExportRequestError(f"{value!r} is not a date (use YYYY-MM-DD).", field=key) from None
+    if clean.get("date_from") and clean.get("date_to") and clean["date_from"] > clean["date_to"]:
+        raise ExportRequestError("The start date is after the end date.", field="date_to")
+    kinds = options.get("media_types")
+    if kinds:
+        unknown = sorted(set(kinds) - set(MEDIA_KINDS))
+        if unknown:
+            raise ExportRequestError(f"Unknown media type: {', '.join(unknown)}.", field="media_types")
+        unsupported = sorted(set(kinds) - set(platform.media_kinds))
+        if unsupported:
+            raise ExportRequestError(
+                f"{platform.display_name} has no {', '.join(unsupported)} files to export.", field="media_types"
+            )
+        clean["media_types"] = sorted(set(kinds))
+    if options.get("max_records") not in (None, ""):
+        try:
+            max_records = int(options["max_records"])
+        except (TypeError, ValueError):
+            raise ExportRequestError("Max records must be a whole number.", field="max_records") from None
+        if max_records < 1:
+            raise ExportRequestError("Max records must be at least 1.", field="max_records")
+        clean["max_records"] = max_records
+    return clean
+
+
+def export_job_create(
+    *,
+    owner,
+    platform_slug: str,
+    formats: list[str] | None = None,
+    include_media: bool = False,
+    options: dict | None = None,
+    enqueue: bool = True,
+) -> ExportJob:
+    """Check the request, create the job and (after commit) hand it to the workers."""
+    platform = Platform.objects.filter(slug=platform_slug).first()
+    if platform is None or not available(platform_slug):
+        raise ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
+    if not platform.enabled:
+        raise ExportRequestError(f"{platform.display_name} exports are switched off by the operator.", field="platform")
+    formats = [f.strip().lower() for f in (formats or ["json"]) if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS or f not in platform.export_formats]
+    if unknown:
+        raise ExportRequestError(
+            f"Unknown format {', '.join(unknown)}; {platform.display_name} exports "
+            f"{', '.join(platform.export_formats)}.",
+            field="formats",
+        )
+    if "json" not in formats:
+        formats.insert(0, "json")  # the JSON is always in the archive (DESIGN §2)
+    if include_media and not platform.supports_media:
+        raise ExportRequestError(f"{platform.display_name} has no media files to export.", field="include_media")
+    clean = export_options_clean(platform=platform, options=options)
+    try:
+        token_for(owner, platform)
+    except NotConnected as exc:
+        raise ExportRequestError(str(exc), field="platform") from None
+
+    limit = setting("MAX_ACTIVE_JOBS_PER_USER")
+    with transaction.atomic():
+        # Lock the user's row so two quick submissions cannot both slip under the limit.
+        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+        active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING).count()
+        if active >= limit:
+            raise ExportRequestError(
+                f"You already have {active} exports running (the limit is {limit}); "
+                "wait for one to finish or cancel one."
+            )
+        job = ExportJob.objects.create(
+            owner=owner,
+            platform=platform,
+            formats=formats,
+            include_media=include_media,
+            options=clean,
+            step="Waiting for a worker",
+        )
+        if enqueue:
+            enqueue_step(job)
+    return job
+
+
+# --- steps: claim, advance, fail ---------------------------------------------------------------
+STEP_TASKS = {
+    Status.QUEUED: "exports.tasks.fetch_metadata",
+    Status.FETCHING: "exports.tasks.fetch_metadata",
+    Status.DOWNLOADING: "exports.tasks.download_media",
+    Status.ARCHIVING: "exports.tasks.build_archive",
+}
+
+
+def enqueue_step(job: ExportJob) -> None:
+    """Send the task for the job's current status once the transaction commits."""
+    from celery import current_app
+
+    name = STEP_TASKS.get(job.status)
+    if name is None:
+        return
+    job_id = str(job.id)
+    transaction.on_commit(lambda: current_app.send_task(name, args=[job_id]))
+
+
+def job_claim(job_id, *, statuses: tuple[str, ...], to_status: str) -> ExportJob | None:
+    """Take the step with a compare-and-set that records a lease; None when another worker holds
+    a live lease or the job moved on. After the attempt cap the job fails with the reason."""
+    now = timezone.now()
+    stamp_field = f"{to_status}_at"
+    stamp = {stamp_field: Coalesce(F(stamp_field), Value(now))}
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    claimed = (
+        ExportJob.objects.filter(Q(id=job_id, status__in=statuses) & free)
+        .exclude(canceled_at__isnull=False)
+        .update(
+            status=to_status,
+            lease_owner=worker_name(),
+            lease_until=now + timedelta(seconds=setting("LEASE_SECONDS")),
+            step_attempts=F("step_attempts") + 1,
+            updated_at=now,
+            **stamp,
+        )
+    )
+    if claimed != 1:
+        return None
+    job = ExportJob.objects.select_related("platform", "owner").get(id=job_id)
+    if job.step_attempts > setting("STEP_ATTEMPTS"):
+        job_fail(
+            job,
+            f"Gave up after {job.step_attempts - 1} attempts at the {to_status} step (the worker stopped each time).",
+        )
+        return None
+    return job
+
+
+def job_renew_lease(job: ExportJob, **fields: Any) -> None:
+    """Heartbeat: extend the lease while a step makes progress, saving progress fields with it."""
+    now = timezone.now()
+    ExportJob.objects.filter(id=job.id, status=job.status).update(
+        lease_until=now + timedelta(seconds=setting("LEASE_SECONDS")), updated_at=now, **fields
+    )
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def job_advance(job: ExportJob, to_status: str, *, enqueue: bool = True, **fields: Any) -> bool:
+    """Finish the current step and move on; the next step starts with a fresh attempt count."""
+    now = timezone.now()
+    updates = {"status": to_status, "lease_owner": "", "lease_until": None, "step_attempts": 0, "updated_at": now}
+    if to_status not in (Status.QUEUED,):
+        updates[f"{to_status}_at"] = now
+    updates.update(fields)
+    with transaction.atomic():
+        moved = ExportJob.objects.filter(id=job.id, status=job.status).update(**updates) == 1
+        if moved:
+            for name, value in updates.items():
+                setattr(job, name, value)
+            if enqueue:
+                enqueue_step(job)
+    return moved
+
+
+def job_fail(job: ExportJob, message: str) -> None:
+    now = timezone.now()
+    updated = ExportJob.objects.filter(id=job.id, status__in=ExportJob.RUNNING).update(
+        status=Status.FAILED,
+        error=message,
+        step=f"Failed: {message}"[:255],
+        failed_at=now,
+        lease_owner="",
+        lease_until=None,
+        updated_at=now,
+    )
+    if updated:
+        job.status, job.error, job.failed_at = Status.FAILED, message, now
+        log.warning("export %s failed: %s", job.id, message)
+        transaction.on_commit(lambda: _send_task("exports.tasks.notify", str(job.id)))
+
+
+def job_cancel(job: ExportJob) -> bool:
+    now = timezone.now()
+    updated = ExportJob.objects.filter(id=job.id, status__in=ExportJob.RUNNING).update(
+        status=Status.CANCELED, canceled_at=now, step="Canceled", lease_owner="", lease_until=None, updated_at=now
+    )
+    if updated:
+        job.refresh_from_db()
+    return bool(updated)
+
+
+def job_is_canceled(job: ExportJob) -> bool:
+    return ExportJob.objects.filter(id=job.id, status=Status.CANCELED).exists()
+
+
+def _send_task(name: str, *args) -> None:
+    from celery import current_app
+
+    if getattr(settings, "STAREXPORT_INLINE", False):
+        return
+    current_app.send_task(name, args=list(args))
+
+
+# --- fetch -------------------------------------------------------------------------------------
+def _in_range(timestamp: str | None, options: dict) -> bool:
+    if not timestamp:
+        return True  # undated records are never dropped by a date filter
+    day = timestamp[:10]
+    if options.get("date_from") and day < options["date_from"]:
+        return False
+    if options.get("date_to") and day > options["date_to"]:
+        return False
+    return True
+
+
+def api_client_for(job: ExportJob, **kwargs) -> ApiClient:
+    extractor = get_extractor(job.platform_id)
+    return ApiClient(extractor, base_url=job.platform.base_url, token=token_for(job.owner, job.platform), **kwargs)
+
+
+def job_fetch(job: ExportJob) -> None:
+    """Page through every resource, keep the records and one MediaFile row per media file."""
+    extractor = get_extractor(job.platform_id)
+    client = api_client_for(job)
+    options = job.options
+    wanted_kinds = set(options.get("media_types") or job.platform.media_kinds) if job.include_media else set()
+    max_records = options.get("max_records")
+    share = FETCH_SHARE_WITH_MEDIA if job.include_media else FETCH_SHARE_NO_MEDIA
+
+    position = job.records.count()
+    kept = position
+    pages = 0
+    skipped: list[dict] = []
+
+    def on_request(resource: str, number: int) -> None:
+        nonlocal pages
+        index = extractor.resources.index(resource) if resource in extractor.resources else 0
+        progress = int(share * (index + min(number, 20) / 21) / max(1, len(extractor.resources)))
+        job_renew_lease(
+            job, step=f"Fetching {resource.replace('_', ' ')}: page {number}", progress=max(job.progress, progress)
+        )
+
+    ctx = FetchContext(options=options, on_request=on_request)
+    for resource, page in extractor.pages(client, ctx):
+        pages += 1
+        skipped.extend({**s, "resource": resource} for s in page.skipped)
+        records = []
+        media_by_record: dict[str, list] = {}
+        for item in page.media:
+            media_by_record.setdefault(item.record_id, []).append(item)
+        for record in page.records:
+            if max_records and kept >= max_records:
+                break
+            timestamp = extractor.record_timestamp(resource, record)
+            if not _in_range(timestamp, options):
+                continue
+            record_id = extractor.record_id(resource, record)
+            position += 1
+            kept += 1
+            records.append(
+                ExportRecord(
+                    job=job,
+                    resource=resource,
+                    external_id=record_id or f"#{position}",
+                    position=position,
+                    timestamp=timestamp or "",
+                    data=record,
+                )
+            )
+        ExportRecord.objects.bulk_create(records, ignore_conflicts=True)
+        if wanted_kinds:
+            kept_ids = {r.external_id for r in records}
+            items = [m for rid, ms in media_by_record.items() if rid in kept_ids for m in ms]
+            media_files_record(job, [m for m in items if m.kind in wanted_kinds])
+        if max_records and kept >= max_records:
+            ctx.notes.append(f"Stopped at {max_records} records, as asked.")
+            break
+
+    account = ctx.account
+    if account is None and extractor.account_resource:
+        first = job.records.filter(resource=extractor.account_resource).first()
+        account = first.data if first else None
+    ExportJob.objects.filter(id=job.id).update(
+        account=account,
+        notes=list(dict.fromkeys([*job.notes, *ctx.notes])),
+        records_count=job.records.count(),
+        pages_fetched=F("pages_fetched") + pages,
+        skipped_records=skipped[:1000],
+        api_units=F("api_units") + client.units,
+    )
+    job.refresh_from_db()
+    media_counters_update(job)
+
+
+def media_files_record(job: ExportJob, items) -> None:
+    """One row per media id; the same file reached from two records keeps both ids."""
+    for item in items:
+        try:
+            with transaction.atomic():
+                MediaFile.objects.create(
+                    job=job,
+                    media_id=item.media_id,
+                    source_url=item.url[:4096],
+                    kind=item.kind,
+                    ext=item.ext[:16],
+                    record_ids=[item.record_id],
+                    timestamp=item.timestamp or "",
+                    caption=item.caption or "",
+                    extra=item.extra or {},
+                )
+        except IntegrityError:
+            existing = MediaFile.objects.get(job=job, media_id=item.media_id)
+            if item.record_id not in existing.record_ids:
+                existing.record_ids = [*existing.record_ids, item.record_id]
+                existing.save(update_fields=["record_ids", "updated_at"])
+
+
+def media_counters_update(job: ExportJob) -> None:
+    """Counters derived from the MediaFile rows, so they are right after any redelivery."""
+    files = job.media_files.all()
+    done = files.filter(status=MediaFile.Status.DONE)
+    ExportJob.objects.filter(id=job.id).update(
+        media_total=files.count(),
+        media_done=done.count(),
+        media_failed=files.filter(status=MediaFile.Status.FAILED).count(),
+        media_bytes=done.aggregate(n=Sum("size"))["n"] or 0,
+    )
+    job.refresh_from_db(fields=["media_total", "media_done", "media_failed", "media_bytes"])
+
+
+def job_after_fetch(job: ExportJob, *, enqueue: bool = True) -> None:
+    if job.include_media and job.media_total:
+        job_advance(
+            job,
+            Status.DOWNLOADING,
+            enqueue=enqueue,
+            progress=FETCH_SHARE_WITH_MEDIA,
+            step=f"Downloading media: 0/{job.media_total} files",
+        )
+    else:
+        share = FETCH_SHARE_WITH_MEDIA + DOWNLOAD_SHARE if job.include_media else FETCH_SHARE_NO_MEDIA
+        job_advance(job, Status.ARCHIVING, enqueue=enqueue, progress=share, step="Writing the archive")
+
+
+# --- download ----------------------------------------------------------------------------------
+def media_step_text(job: ExportJob) -> str:
+    from django.template.defaultfilters import filesizeformat
+
+    text = f"Downloading media: {job.media_done + job.media_failed}/{job.media_total} files · {filesizeformat(job.media_bytes)}"
+    if job.media_failed:
+        text += f" · {job.media_failed} failed"
+    return text
+
+
+def media_progress_save(job: ExportJob) -> None:
+    media_counters_update(job)
+    finished = job.media_done + job.media_failed
+    share = FETCH_SHARE_WITH_MEDIA + int(DOWNLOAD_SHARE * finished / max(1, job.media_total))
+    job_renew_lease(job, progress=max(job.progress, share), step=media_step_text(job))
+
+
+def media_claim(job: ExportJob, media_file_id: int) -> MediaFile | None:
+    now = timezone.now()
+    free = Q(status=MediaFile.Status.PENDING) | Q(status=MediaFile.Status.DOWNLOADING, lease_until__lt=now)
+    claimed = (
+        MediaFile.objects.filter(Q(id=media_file_id, job=job) & free)
+        .filter(attempts__lt=setting("STEP_ATTEMPTS") + setting("DOWNLOAD_ATTEMPTS"))
+        .update(
+            status=MediaFile.Status.DOWNLOADING,
+            lease_until=now + timedelta(seconds=setting("LEASE_SECONDS")),
+            attempts=F("attempts") + 1,
+        )
+    )
+    return MediaFile.objects.get(id=media_file_id) if claimed else None
+
+
+def media_pending_ids(job: ExportJob) -> list[int]:
+    now = timezone.now()
+    stale = Q(status=MediaFile.Status.DOWNLOADING) & (Q(lease_until__lt=now) | Q(lease_until__isnull=True))
+    return list(
+        job.media_files.filter(Q(status=MediaFile.Status.PENDING) | stale).order_by("id").values_list("id", flat=True)
+    )
+
+
+def media_download_many(job: ExportJob, media_file_ids: list[int], *, downloader=None) -> None:
+    """Download the given files (a chunk) with bounded concurrency; skip those already verified."""
+    from exports.download import Downloader
+
+    downloader = downloader or Downloader(platform=job.platform, owner_id=job.owner_id)
+    downloader.run(job, media_file_ids, claim=media_claim, on_progress=lambda: media_progress_save(job))
+    media_progress_save(job)
+
+
+def downloads_finish_if_done(job: ExportJob, *, enqueue: bool = True) -> bool:
+    """Move to archiving when no file is left to try; exactly one caller wins the move."""
+    remaining = job.media_files.exclude(status__in=MediaFile.TERMINAL).exists()
+    if remaining:
+        return False
+    media_counters_update(job)
+    job.refresh_from_db()
+    if job.status != Status.DOWNLOADING:
+        return False
+    return job_advance(
+        job,
+        Status.ARCHIVING,
+        enqueue=enqueue,
+        progress=FETCH_SHARE_WITH_MEDIA + DOWNLOAD_SHARE,
+        step="Writing the archive",
+    )
+
+
+# --- archive and after -------------------------------------------------------------------------
+def job_archive(job: ExportJob) -> None:
+    from exports.archive import archive_build
+
+    def heartbeat(text: str) -> None:
+        job_renew_lease(job, step=text)
+
+    result = archive_build(job, on_progress=heartbeat)
+    job_advance(
+        job,
+        Status.SUCCEEDED,
+        enqueue=False,
+        progress=100,
+        step=_finished_text(job),
+        archive_name=result.name,
+        archive_size=result.size,
+        archive_sha256=result.sha256,
+        expires_at=timezone.now() + timedelta(days=setting("ARCHIVE_DAYS")),
+    )
+    if not getattr(settings, "STAREXPORT_INLINE", False):
+        transaction.on_commit(lambda: _send_task("exports.tasks.notify", str(job.id)))
+
+
+def _finished_text(job: ExportJob) -> str:
+    text = f"Done: {job.records_count} records"
+    if job.include_media:
+        text += f", {job.media_done} media files"
+        if job.media_failed:
+            text += f" ({job.media_failed} could not be downloaded; see the list)"
+    return text
+
+
+def archive_location(job: ExportJob) -> str:
+    """What the command line prints: an absolute path (local) or a presigned URL (S3)."""
+    try:
+        return default_storage.path(job.archive_name)
+    except NotImplementedError:
+        return default_storage.url(job.archive_name)
+
+
+def download_link(job: ExportJob, *, absolute: bool = False) -> str:
+    """A signed, expiring link to the archive. Opening it still requires signing in as the owner."""
+    token = signing.TimestampSigner(salt=LINK_SALT).sign(str(job.id))
+    path = f"{reverse('exports:download', args=[job.id])}?link={token}"
+    return f"{settings.SITE_URL}{path}" if absolute else path
+
+
+def download_link_check(job: ExportJob, token: str) -> str | None:
+    """None when the link is good; otherwise what is wrong with it, for a person to read."""
+    try:
+        value = signing.TimestampSigner(salt=LINK_SALT).unsign(token, max_age=timedelta(days=setting("LINK_DAYS")))
+    except signing.SignatureExpired:
+        return "This download link has expired. Open the export from your list of exports to get a new one."
+    except signing.BadSignature:
+        return "This download link is not valid (it may have been altered or cut short when copied)."
+    if value != str(job.id):
+        return "This download link belongs to another export."
+    return None
+
+
+def job_notify(job: ExportJob) -> bool:
+    """Email the owner once when the job ends, with a signed link when it succeeded."""
+    from django.core.mail import EmailMultiAlternatives
+    from django.template.loader import render_to_string
+
+    if not job.owner.email:
+        return False
+    claimed = ExportJob.objects.filter(id=job.id, notified_at__isnull=True, status__in=ExportJob.FINISHED).update(
+        notified_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    context = {
+        "job": job,
+        "link": download_link(job, absolute=True) if job.status == Status.SUCCEEDED else None,
+        "job_url": f"{settings.SITE_URL}{job.get_absolute_url()}",
+        "link_days": setting("LINK_DAYS"),
+        "failures": list(job.media_files.filter(status=MediaFile.Status.FAILED)[:20]),
+    }
+    subject = render_to_string("emails/export-finished-subject.html", context).strip()
+    text = render_to_string("emails/export-finished-body-text.html", context)
+    html = render_to_string("emails/export-finished-body-html.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [job.owner.email])
+    message.attach_alternative(html, "text/html")
+    message.send()
+    return True
+
+
+def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
+    """Run every step in this process (the `export` command without --queue)."""
+
+    def report():
+        if on_progress:
+            job.refresh_from_db()
+            on_progress(job)
+
+    try:
+        claimed = job_claim(job.id, statuses=(Status.QUEUED, Status.FETCHING), to_status=Status.FETCHING)
+        if claimed is None:
+            raise ExtractorError("Another worker holds this export.")
+        job = claimed
+        job_fetch(job)
+        report()
+        job_after_fetch(job, enqueue=False)
+        if job.status == Status.DOWNLOADING:
+            from exports.download import Downloader
+
+            downloader = Downloader(platform=job.platform, owner_id=job.owner_id)
+
+            def progress():
+                media_progress_save(job)
+                report()
+
+            downloader.run(job, media_pending_ids(job), claim=media_claim, on_progress=progress)
+            media_progress_save(job)
+            downloads_finish_if_done(job, enqueue=False)
+        report()
+        job_archive(job)
+    except ExtractorError as exc:
+        job_fail(job, exc.message)
+    except Exception as exc:
+        log.exception("export %s failed", job.id)
+        job_fail(job, f"Unexpected error: {exc}")
+    job.refresh_from_db()
+    report()
+    return job
