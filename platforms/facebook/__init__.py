@@ -1,0 +1,1 @@
+"""Facebook (Graph API): extractor and sandbox."""

@@ -1,0 +1,1 @@
+"""Instagram (Instagram API with Instagram Login): extractor and sandbox."""
