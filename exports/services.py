@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from contextvars import ContextVar
 from datetime import date, timedelta
 from typing import Any
 
@@ -256,10 +257,16 @@ def job_is_canceled(job: ExportJob) -> bool:
     return ExportJob.objects.filter(id=job.id, status=Status.CANCELED).exists()
 
 
+# Set while `job_run_inline` runs a job in this process: follow-up work is done here too.
+_inline: ContextVar[bool] = ContextVar("starexport_inline", default=False)
+
+
 def _send_task(name: str, *args) -> None:
     from celery import current_app
 
-    if getattr(settings, "STAREXPORT_INLINE", False):
+    if _inline.get():
+        if name == "exports.tasks.notify":
+            job_notify(ExportJob.objects.select_related("owner", "platform").get(id=args[0]))
         return
     current_app.send_task(name, args=list(args))
 
@@ -491,8 +498,7 @@ def job_archive(job: ExportJob) -> None:
         archive_sha256=result.sha256,
         expires_at=timezone.now() + timedelta(days=setting("ARCHIVE_DAYS")),
     )
-    if not getattr(settings, "STAREXPORT_INLINE", False):
-        transaction.on_commit(lambda: _send_task("exports.tasks.notify", str(job.id)))
+    transaction.on_commit(lambda: _send_task("exports.tasks.notify", str(job.id)))
 
 
 def _finished_text(job: ExportJob) -> str:
@@ -562,6 +568,8 @@ def job_notify(job: ExportJob) -> bool:
 
 def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
     """Run every step in this process (the `export` command without --queue)."""
+
+    _inline.set(True)
 
     def report():
         if on_progress:

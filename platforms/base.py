@@ -116,6 +116,15 @@ class Extractor:
         """API quota units a request costs (YouTube counts them); 0 where the platform has no quota."""
         return 0
 
+    def summary(self, resource: str, record: dict) -> dict[str, str]:
+        """Title, text and link of a record for the offline viewer; platforms may refine it."""
+        title = _first_text(record, ("title", "name", "full_name", "login"))
+        text = _first_text(record, ("text", "caption", "message", "description", "selftext", "body", "story", "bio"))
+        link = _first_text(record, ("permalink_url", "permalink", "html_url", "url"))
+        if link.startswith("/"):
+            link = ""
+        return {"title": title, "text": text, "link": link if link.startswith(("http://", "https://")) else ""}
+
     def refresh_media_url(self, client: ApiClient, media_id: str, record_id: str) -> str | None:
         """A fresh URL for a media item whose signed CDN URL expired, or None where there is none."""
         return None
@@ -178,3 +187,16 @@ def ext_from_url(url: str, default: str = "") -> str:
         if ext.isalnum() and len(ext) <= 5:
             return ext
     return default
+
+
+def _first_text(record: dict, keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, dict):
+            value = value.get("title") or value.get("text")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    snippet = record.get("snippet")
+    if isinstance(snippet, dict) and snippet is not record:
+        return _first_text(snippet, keys)
+    return ""

@@ -1,0 +1,400 @@
+"""The downloader: streams media files to storage, verified, resumable, and never into our network.
+
+- Bounded concurrency per job (a thread pool) and per host (a semaphore per host name).
+- SHA-256 and size computed while streaming; a body shorter than its Content-Length is retried and
+  resumed with `Range` from a partial file that survives a worker restart.
+- urllib3's `Retry` (on the guarded session) retries 429/5xx and honours `Retry-After`.
+- The platform's max file size is enforced while streaming; the real type is sniffed from the
+  first bytes and checked against the platform's formats (an HTML page named image.jpg is refused).
+- Addresses are checked by requests-hardened on every hop; redirects are followed here, each one
+  checked against the platform's media hosts, and capped.
+- Bytes are stored once per owner under their checksum (DESIGN §1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import puremagic
+import requests
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import close_old_connections
+from django.utils import timezone
+from urllib3.util.retry import Retry
+
+from exports.models import MediaFile
+from platforms.client import guarded_session, sandbox_origin
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+MAX_REDIRECTS = 5
+PROGRESS_EVERY_SECONDS = 1.0
+MIME_EXT = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/heic": "heic",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "application/zip": "zip",
+    "application/gzip": "gz",
+    "application/pdf": "pdf",
+}
+EXT_MIME = {ext: mime for mime, ext in MIME_EXT.items()}
+TEXT_EXTS = ("txt", "md", "py", "js", "json", "csv")
+
+_host_slots: dict[str, threading.BoundedSemaphore] = {}
+_host_slots_lock = threading.Lock()
+
+
+class DownloadFailed(Exception):
+    def __init__(self, reason: str, *, retryable: bool = False, restart: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.restart = restart  # the partial file is useless: start from byte 0
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    reason: str = ""
+    size: int = 0
+    sha256: str = ""
+    content_type: str = ""
+    ext: str = ""
+    stored_name: str = ""
+
+
+def sniff(head: bytes) -> tuple[str, str]:
+    """(ext, mime) of a file from its first bytes; ("", "") when unknown."""
+    stripped = head.lstrip()[:64].lower()
+    if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
+        return "html", "text/html"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "mov", "video/quicktime"
+        return "mp4", "video/mp4"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip", "application/zip"
+    try:
+        mime = puremagic.from_string(head, mime=True)
+    except puremagic.PureError:
+        mime = ""
+    if mime in MIME_EXT:
+        return MIME_EXT[mime], mime
+    try:
+        head.decode("utf-8")
+        return "txt", "text/plain"
+    except UnicodeDecodeError:
+        return "", mime or ""
+
+
+def host_allowed(url: str, platform) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    origin = sandbox_origin()
+    if origin:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if f"{parts.scheme}://{parts.hostname}:{port}" == origin:
+            return True
+    if parts.scheme != "https":
+        return False
+    host = parts.hostname.lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in platform.media_hosts)
+
+
+def host_slot(host: str) -> threading.BoundedSemaphore:
+    with _host_slots_lock:
+        if host not in _host_slots:
+            _host_slots[host] = threading.BoundedSemaphore(settings.STAREXPORT["DOWNLOAD_PER_HOST"])
+        return _host_slots[host]
+
+
+def stored_name_for(owner_id: int, sha256: str) -> str:
+    return f"media/{owner_id}/{sha256[:2]}/{sha256}"
+
+
+class Downloader:
+    def __init__(
+        self,
+        *,
+        platform,
+        owner_id: int,
+        session: requests.Session | None = None,
+        concurrency: int | None = None,
+        attempts: int | None = None,
+        timeout: float | None = None,
+        storage=None,
+        sleep: Callable[[float], None] = time.sleep,
+        refresh_url: Callable[[MediaFile], str | None] | None = None,
+    ):
+        conf = settings.STAREXPORT
+        self.platform = platform
+        self.owner_id = owner_id
+        self.concurrency = concurrency or conf["DOWNLOAD_CONCURRENCY"]
+        self.attempts = attempts or conf["DOWNLOAD_ATTEMPTS"]
+        self.timeout = timeout or conf["HTTP_TIMEOUT"]
+        retry = Retry(
+            total=self.attempts,
+            connect=self.attempts,
+            read=self.attempts,
+            status=self.attempts,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=frozenset({"GET", "HEAD"}),
+            backoff_factor=0.5,
+            backoff_jitter=0.5,
+            backoff_max=30,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            redirect=0,
+            raise_on_redirect=False,
+        )
+        self.session = session or guarded_session(retries=retry, pool_maxsize=max(10, self.concurrency))
+        self.storage = storage or default_storage
+        self.sleep = sleep
+        self.refresh_url = refresh_url
+        self.partial_dir = Path(settings.VAR_DIR) / "partial"
+
+    # --- many files --------------------------------------------------------------------------
+    def run(self, job, media_file_ids: list[int], *, claim, on_progress: Callable[[], None] | None = None) -> None:
+        """Download each claimable file; a file another worker holds, or that is done, is skipped."""
+        last_report = [0.0]
+        report_lock = threading.Lock()
+
+        def one(media_file_id: int) -> None:
+            try:
+                media_file = claim(job, media_file_id)
+                if media_file is None:
+                    return
+                self.download_and_save(media_file)
+                if on_progress:
+                    with report_lock:
+                        # Throttled: progress is written at most once a second, not per file.
+                        if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
+                            last_report[0] = time.monotonic()
+                            on_progress()
+            finally:
+                close_old_connections()
+
+        if self.concurrency <= 1 or len(media_file_ids) <= 1:
+            for media_file_id in media_file_ids:
+                one(media_file_id)
+            return
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="download") as pool:
+            for future in [pool.submit(one, i) for i in media_file_ids]:
+                future.result()
+
+    def download_and_save(self, media_file: MediaFile) -> Outcome:
+        twin = (
+            MediaFile.objects.filter(job_id=media_file.job_id, source_url=media_file.source_url, status="done")
+            .exclude(id=media_file.id)
+            .first()
+        )
+        if twin is not None:
+            # The same URL reached through another media id: fetched once (DESIGN §1).
+            outcome = Outcome(True, size=twin.size, sha256=twin.sha256, content_type=twin.content_type, ext=twin.ext)
+            outcome.stored_name = twin.stored_name
+        else:
+            outcome = self.download(media_file)
+        fields = ["status", "lease_until", "last_error", "updated_at"]
+        media_file.lease_until = None
+        if outcome.ok:
+            media_file.status = MediaFile.Status.DONE
+            media_file.last_error = ""
+            media_file.size, media_file.sha256 = outcome.size, outcome.sha256
+            media_file.content_type, media_file.stored_name = outcome.content_type, outcome.stored_name
+            media_file.ext = outcome.ext or media_file.ext
+            fields += ["size", "sha256", "content_type", "stored_name", "ext"]
+        else:
+            media_file.status = MediaFile.Status.FAILED
+            media_file.last_error = outcome.reason[:2000]
+        MediaFile.objects.filter(id=media_file.id).update(
+            **{f: getattr(media_file, f) for f in fields if f != "updated_at"}, updated_at=timezone.now()
+        )
+        return outcome
+
+    # --- one file ----------------------------------------------------------------------------
+    def download(self, media_file: MediaFile) -> Outcome:
+        partial = (
+            self.partial_dir
+            / str(media_file.job_id)
+            / (hashlib.sha1(media_file.media_id.encode()).hexdigest() + ".part")
+        )
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        url = media_file.source_url
+        refreshed = False
+        try:
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    self.fetch(url, partial)
+                    break
+                except DownloadFailed as failure:
+                    if failure.restart:
+                        partial.unlink(missing_ok=True)
+                    expired = failure.reason.startswith("expired:")
+                    if expired and self.refresh_url and not refreshed:
+                        # Signed CDN URLs expire: ask the API once for a fresh one.
+                        refreshed = True
+                        fresh = self.refresh_url(media_file)
+                        if fresh:
+                            url = fresh
+                            continue
+                    if not failure.retryable or attempt == self.attempts:
+                        reason = failure.reason.removeprefix("expired:").strip()
+                        if failure.retryable:
+                            reason += f" (gave up after {attempt} attempts)"
+                        return Outcome(False, reason)
+                    self.sleep(min(0.5 * 2 ** (attempt - 1), 20) * (1 + random.random()))
+            return self.verify_and_store(media_file, partial)
+        except DownloadFailed as failure:
+            return Outcome(False, failure.reason)
+        except Exception as exc:  # a file never takes the job down: it is recorded as failed
+            log.exception("download of %s failed", url)
+            return Outcome(False, f"unexpected error: {exc}")
+        finally:
+            # A final outcome either way; only a worker that dies leaves the partial to resume.
+            partial.unlink(missing_ok=True)
+
+    def fetch(self, url: str, partial: Path) -> None:
+        """Stream `url` into `partial`, continuing what is there. Raises DownloadFailed."""
+        limit = self.platform.max_file_size
+        have = partial.stat().st_size if partial.exists() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        response = self.open(url, headers)
+        with response:
+            status = response.status_code
+            if status == 416 and have:
+                raise DownloadFailed("the server refused to resume the download", retryable=True, restart=True)
+            if status in (403, 410):
+                raise DownloadFailed(f"expired: the server answered {status} (the link may have expired)")
+            if status == 404:
+                raise DownloadFailed("the file is gone (404 Not Found)")
+            if status in (429, 500, 502, 503, 504):
+                raise DownloadFailed(f"the server kept answering {status}", retryable=True)
+            if status >= 400:
+                raise DownloadFailed(f"the server answered {status}")
+            if status == 200 and have:
+                have = 0  # Range ignored: the whole file is coming again
+            elif status == 206:
+                start = _content_range_start(response.headers.get("Content-Range", ""))
+                if start != have:
+                    raise DownloadFailed("the server resumed at the wrong offset", retryable=True, restart=True)
+            length = response.headers.get("Content-Length")
+            expected = have + int(length) if length and length.isdigit() else None
+            if expected is not None and expected > limit:
+                raise DownloadFailed(
+                    f"the file is {_mb(expected)}, over {self.platform.display_name}'s limit of {_mb(limit)}"
+                )
+            mode = "ab" if have else "wb"
+            written = have
+            try:
+                with open(partial, mode) as out:
+                    for chunk in response.iter_content(CHUNK):
+                        written += len(chunk)
+                        if written > limit:
+                            raise DownloadFailed(
+                                f"the file grew past {self.platform.display_name}'s limit of {_mb(limit)}; stopped"
+                            )
+                        out.write(chunk)
+            except DownloadFailed:
+                partial.unlink(missing_ok=True)
+                raise
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                raise DownloadFailed(
+                    f"the connection broke after {written} bytes ({type(exc).__name__})", retryable=True
+                ) from exc
+            if expected is not None and written != expected:
+                raise DownloadFailed(f"the body was cut short ({written} of {expected} bytes)", retryable=True)
+
+    def open(self, url: str, headers: dict) -> requests.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            if not host_allowed(url, self.platform):
+                raise DownloadFailed(
+                    f"refused to fetch from {urlsplit(url).hostname or url!r}: not a {self.platform.display_name} media host"
+                )
+            parts = urlsplit(url)
+            with host_slot(f"{parts.hostname}:{parts.port}"):
+                try:
+                    response = self.session.get(
+                        url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False
+                    )
+                except requests.exceptions.InvalidURL as exc:
+                    raise DownloadFailed(f"refused: {exc}") from exc
+                except requests.RequestException as exc:
+                    if "InvalidIPAddress" in type(exc).__name__ or "Forbidden IP" in str(exc):
+                        raise DownloadFailed(f"refused to connect to a private address ({exc})") from exc
+                    raise DownloadFailed(f"could not connect ({type(exc).__name__})", retryable=True) from exc
+            if response.is_redirect:
+                location = response.headers.get("Location", "")
+                response.close()
+                url = urljoin(url, location)
+                continue
+            return response
+        raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects")
+
+    def verify_and_store(self, media_file: MediaFile, partial: Path) -> Outcome:
+        digest = hashlib.sha256()
+        size = 0
+        with open(partial, "rb") as f:
+            head = f.read(4096)
+            f.seek(0)
+            while block := f.read(CHUNK):
+                digest.update(block)
+                size += len(block)
+        if size == 0:
+            raise DownloadFailed("the server sent an empty file")
+        ext, mime = sniff(head)
+        if ext == "html":
+            raise DownloadFailed(f"the server sent a web page (HTML) instead of the {media_file.kind}")
+        allowed = self.platform.allowed_formats(media_file.kind)
+        if media_file.kind == "file":
+            ext = media_file.ext or ext or "bin"
+            mime = EXT_MIME.get(ext, mime or "application/octet-stream")
+        elif ext not in _aliases(allowed):
+            shown = ext.upper() if ext else "of an unknown type"
+            raise DownloadFailed(
+                f"the file is {shown}, which is not one of {self.platform.display_name}'s {media_file.kind} formats "
+                f"({', '.join(allowed) or 'none'})"
+            )
+        sha256 = digest.hexdigest()
+        name = stored_name_for(self.owner_id, sha256)
+        if not self.storage.exists(name):
+            with open(partial, "rb") as f:
+                name = self.storage.save(name, File(f, name=name))
+        partial.unlink(missing_ok=True)
+        return Outcome(True, size=size, sha256=sha256, content_type=mime, ext=ext, stored_name=name)
+
+
+def _aliases(allowed: list[str]) -> set[str]:
+    names = set(allowed)
+    if "jpg" in names or "jpeg" in names:
+        names |= {"jpg", "jpeg"}
+    return names
+
+
+def _content_range_start(value: str) -> int | None:
+    try:
+        return int(value.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
