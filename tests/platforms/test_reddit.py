@@ -7,8 +7,10 @@ import requests
 import responses
 
 from platforms.base import ExtractorError, FetchContext, Request
-from platforms.client import ApiClient
+from platforms.client import ApiClient, guarded_session
 from platforms.registry import get_extractor
+from platforms.sandbox.auth import mint_token
+from platforms.sandbox.core import SandboxConfig, serve_in_thread
 
 BASE = "https://oauth.reddit.com"
 
@@ -516,3 +518,139 @@ def test_request_body_of_a_real_page_is_json_serialisable(reddit, sample):
 
     json.dumps(page.records)
     assert isinstance(reddit.request("submitted", "t3_21oo", FetchContext(state={"name": "a"})), Request)
+
+
+# --- against the live sandbox ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings):
+    def start(**knobs):
+        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["reddit"])
+        servers.append(server)
+        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
+        settings.STAREXPORT_SANDBOX = server.base_url
+        return server
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _live_client(reddit, server, token=None):
+    return ApiClient(
+        reddit,
+        base_url=f"{server.base_url}/reddit",
+        token=token or mint_token("reddit", "demo"),
+        sleep=lambda s: None,
+    )
+
+
+def test_pages_reads_every_listing_from_the_sandbox(reddit, live_sandbox):
+    server = live_sandbox()
+    ctx = FetchContext()
+
+    pages = list(reddit.pages(_live_client(reddit, server), ctx))
+
+    by_resource = {}
+    for resource, page in pages:
+        assert not page.skipped
+        by_resource.setdefault(resource, []).append(page)
+    # 60 records a resource at Reddit's default page of 25: three pages each.
+    assert {r: len(p) for r, p in by_resource.items()} == {"submitted": 3, "comments": 3, "saved": 3}
+    records = {r: [rec for page in p for rec in page.records] for r, p in by_resource.items()}
+    assert {r: len(v) for r, v in records.items()} == {"submitted": 60, "comments": 60, "saved": 60}
+    assert {rec["kind"] for rec in records["saved"]} == {"t1", "t3"}
+    assert ctx.account["name"] == "demo"
+    assert any("1,000" in note for note in ctx.notes)
+
+    media = [m for _, page in pages for m in page.media]
+    media_base = f"{server.base_url}/reddit/media/"
+    assert media and all(m.url.startswith(media_base) for m in media)
+    assert {m.kind for m in media} == {"image", "video"}
+    assert all(m.timestamp and m.timestamp.endswith("Z") for m in media)
+    pairs = [(m.record_id, m.media_id) for m in media]
+    assert len(pairs) == len(set(pairs))
+
+    gallery = next(r for r in records["submitted"] if r.get("is_gallery"))
+    order = [item["media_id"] for item in gallery["gallery_data"]["items"]]
+    assert [m.media_id for m in media if m.record_id == gallery["name"]] == order
+
+    video = next(m for m in media if m.media_id.endswith("_video"))
+    assert video.ext == "mp4" and video.extra["dash_url"] and video.extra["has_audio"] is False
+
+    crosspost = next(r for r in records["submitted"] if r.get("crosspost_parent_list"))
+    shared = [m for m in media if m.record_id == crosspost["name"]]
+    assert [m.kind for m in shared] == ["video"]
+    assert shared[0].media_id == crosspost["crosspost_parent_list"][0]["id"] + "_video"
+
+    stats = requests.get(f"{server.base_url}/_stats", timeout=5).json()["requests"]
+    assert stats["/reddit/user/demo/submitted"] == 3
+    assert stats["/reddit/api/v1/me"] == 1
+
+
+def test_sandbox_media_are_real_files(reddit, live_sandbox):
+    server = live_sandbox(records=8)
+    session = guarded_session()
+    pages = list(reddit.pages(_live_client(reddit, server), FetchContext()))
+    media = [m for resource, page in pages if resource == "submitted" for m in page.media]
+    first = {}
+    for item in media:
+        first.setdefault(item.ext, item)
+
+    magic = {"jpg": b"\xff\xd8\xff", "png": b"\x89PNG", "gif": b"GIF8", "mp4": b"ftyp"}
+    assert set(first) == set(magic)
+    for ext, item in first.items():
+        response = session.get(item.url, timeout=30)
+        assert response.status_code == 200, item.url
+        assert magic[ext] in response.content[:12]
+
+
+def test_answers_without_raw_json_are_decoded_to_the_same_urls(reddit, live_sandbox):
+    server = live_sandbox(records=8)
+    session = guarded_session()
+    url = f"{server.base_url}/reddit/user/demo/submitted"
+    headers = reddit.auth_headers(mint_token("reddit", "demo"))
+
+    escaped_body = session.get(url, params={"limit": 100}, headers=headers, timeout=10).json()
+    raw_body = session.get(url, params={"limit": 100, "raw_json": 1}, headers=headers, timeout=10).json()
+
+    assert "&amp;" in json.dumps(escaped_body)
+    escaped_urls = [m.url for m in reddit.parse("submitted", escaped_body).media]
+    assert escaped_urls == [m.url for m in reddit.parse("submitted", raw_body).media]
+    assert escaped_urls and not any("&amp;" in u for u in escaped_urls)
+
+
+def test_rate_limited_answers_are_retried_and_nothing_is_lost(reddit, live_sandbox):
+    server = live_sandbox(fault_429_every=3, retry_after=0, truncate_rate=0.2)
+    client = _live_client(reddit, server)
+
+    pages = list(reddit.pages(client, FetchContext()))
+
+    assert sum(len(page.records) for _, page in pages) == 180
+    stats = requests.get(f"{server.base_url}/_stats", timeout=5).json()
+    assert stats["requests_total"] > 10
+
+
+def test_a_token_the_sandbox_did_not_issue_asks_to_reconnect(reddit, live_sandbox):
+    server = live_sandbox()
+
+    with pytest.raises(ExtractorError) as caught:
+        list(reddit.pages(_live_client(reddit, server, token="not-a-real-token"), FetchContext()))
+
+    assert caught.value.code == "unauthorized"
+
+
+def test_a_listing_longer_than_reddits_cap_stops_at_1000(reddit, live_sandbox):
+    server = live_sandbox(records=1005, page_size=100)
+    client = _live_client(reddit, server)
+    ctx = FetchContext()
+    reddit.prepare(client, ctx)
+
+    pages = list(reddit.resource_pages(client, ctx, "comments"))
+
+    assert sum(len(page.records) for _, page in pages) == 1000
+    assert pages[-1][1].next is None
+    assert any("comments" in note and "1,000" in note for note in ctx.notes)

@@ -5,8 +5,10 @@ import requests
 import responses
 
 from platforms.base import ExtractorError, FetchContext
-from platforms.client import ApiClient
+from platforms.client import ApiClient, guarded_session
 from platforms.registry import get_extractor
+from platforms.sandbox.auth import mint_token
+from platforms.sandbox.core import SandboxConfig, serve_in_thread
 
 BASE = "https://api.twitter.com"
 
@@ -385,3 +387,112 @@ def test_a_spent_rate_limit_pauses_until_its_reset(twitter):
     list(twitter.resource_pages(client, FetchContext(state={"user_id": "42"}), "tweets"))
 
     assert len(slept) == 1 and 19 <= slept[0] <= 22
+
+
+# --- against the live sandbox ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings):
+    def start(**knobs):
+        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["twitter"])
+        servers.append(server)
+        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
+        settings.STAREXPORT_SANDBOX = server.base_url
+        return server
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _live_client(twitter, server, token=None):
+    return ApiClient(
+        twitter,
+        base_url=f"{server.base_url}/twitter",
+        token=token or mint_token("twitter", "demo"),
+        sleep=lambda s: None,
+    )
+
+
+def test_pages_reads_the_timeline_from_the_sandbox(twitter, live_sandbox):
+    server = live_sandbox()
+    ctx = FetchContext()
+
+    pages = list(twitter.pages(_live_client(twitter, server), ctx))
+
+    # 60 posts at the sandbox's page of 20: three pages.
+    assert len(pages) == 3
+    records = [r for _, page in pages for r in page.records]
+    assert len(records) == 60 and len({r["id"] for r in records}) == 60
+    assert all(not page.skipped for _, page in pages)
+    assert ctx.account["username"] == "demo"
+    assert ctx.state["reached_back_to"] == min(twitter.record_timestamp("tweets", r) for r in records)
+    assert any("3,200" in note for note in ctx.notes)
+
+    media = [m for _, page in pages for m in page.media]
+    media_base = f"{server.base_url}/twitter/media/"
+    assert media and all(m.url.startswith(media_base) for m in media)
+    photos = [m for m in media if m.media_id.startswith("3_")]
+    assert photos and all("name=orig" in m.url and m.ext == "jpg" for m in photos)
+    videos = [m for m in media if m.media_id.startswith("7_") and m.kind == "video"]
+    assert videos and all(m.url.endswith("-2176k.mp4") and m.ext == "mp4" for m in videos)
+    gifs = [m for m in media if m.media_id.startswith("16_") and m.kind == "video"]
+    assert gifs and all(m.ext == "mp4" for m in gifs)
+    ids = [m.media_id for m in media]
+    assert all(ids.count(f"{m.media_id}_preview") == 1 for m in videos + gifs)
+
+    joined = next(r for r in records if r["media"])
+    assert [m["media_key"] for m in joined["media"]] == joined["attachments"]["media_keys"]
+
+    stats = requests.get(f"{server.base_url}/_stats", timeout=5).json()["requests"]
+    assert stats["/twitter/2/users/me"] == 1
+
+
+def test_sandbox_media_are_real_files(twitter, live_sandbox):
+    server = live_sandbox(records=8)
+    session = guarded_session()
+    media = [m for _, page in twitter.pages(_live_client(twitter, server), FetchContext()) for m in page.media]
+    first = {}
+    for item in media:
+        first.setdefault(item.ext, item)
+
+    magic = {"jpg": b"\xff\xd8\xff", "mp4": b"ftyp"}
+    assert set(first) == set(magic)
+    for ext, item in first.items():
+        response = session.get(item.url, timeout=30)
+        assert response.status_code == 200, item.url
+        assert magic[ext] in response.content[:12]
+
+
+def test_the_sandbox_timeline_stops_at_3200_posts(twitter, live_sandbox):
+    server = live_sandbox(records=3300, page_size=100)
+    client = _live_client(twitter, server)
+    ctx = FetchContext()
+    twitter.prepare(client, ctx)
+
+    pages = list(twitter.resource_pages(client, ctx, "tweets"))
+
+    assert len(pages) == 32
+    assert sum(len(page.records) for _, page in pages) == 3200
+    assert pages[-1][1].next is None
+    assert ctx.state["reached_back_to"] == pages[-1][1].records[-1]["created_at"].replace(".000", "")
+
+
+def test_rate_limited_answers_are_retried_and_nothing_is_lost(twitter, live_sandbox):
+    server = live_sandbox(fault_429_every=2, retry_after=0, truncate_rate=0.2)
+
+    pages = list(twitter.pages(_live_client(twitter, server), FetchContext()))
+
+    assert sum(len(page.records) for _, page in pages) == 60
+
+
+def test_a_token_the_sandbox_did_not_issue_asks_to_reconnect(twitter, live_sandbox):
+    server = live_sandbox()
+
+    with pytest.raises(ExtractorError) as caught:
+        list(twitter.pages(_live_client(twitter, server, token=mint_token("reddit", "demo")), FetchContext()))
+
+    assert caught.value.code == "unauthorized"
