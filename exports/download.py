@@ -31,6 +31,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import close_old_connections
 from django.utils import timezone
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from exports.models import MediaFile
@@ -39,6 +40,7 @@ from platforms.client import guarded_session, sandbox_origin
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+URLLIB3_BREAKS = (ProtocolError, ReadTimeoutError, OSError)
 MAX_REDIRECTS = 5
 PROGRESS_EVERY_SECONDS = 1.0
 MIME_EXT = {
@@ -306,7 +308,9 @@ class Downloader:
             written = have
             try:
                 with open(partial, mode) as out:
-                    for chunk in response.iter_content(CHUNK):
+                    # read1 hands over whatever has arrived, so a connection that breaks loses
+                    # nothing already received and the resume starts exactly where it stopped.
+                    for chunk in iter(lambda: response.raw.read1(CHUNK, decode_content=True), b""):
                         written += len(chunk)
                         if written > limit:
                             raise DownloadFailed(
@@ -316,7 +320,7 @@ class Downloader:
             except DownloadFailed:
                 partial.unlink(missing_ok=True)
                 raise
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            except (requests.RequestException, *URLLIB3_BREAKS) as exc:
                 raise DownloadFailed(
                     f"the connection broke after {written} bytes ({type(exc).__name__})", retryable=True
                 ) from exc

@@ -257,18 +257,15 @@ def job_is_canceled(job: ExportJob) -> bool:
     return ExportJob.objects.filter(id=job.id, status=Status.CANCELED).exists()
 
 
-# Set while `job_run_inline` runs a job in this process: follow-up work is done here too.
+# Set while `job_run_inline` runs a job in this process, which then does the follow-up itself.
 _inline: ContextVar[bool] = ContextVar("starexport_inline", default=False)
 
 
 def _send_task(name: str, *args) -> None:
     from celery import current_app
 
-    if _inline.get():
-        if name == "exports.tasks.notify":
-            job_notify(ExportJob.objects.select_related("owner", "platform").get(id=args[0]))
-        return
-    current_app.send_task(name, args=list(args))
+    if not _inline.get():
+        current_app.send_task(name, args=list(args))
 
 
 # --- fetch -------------------------------------------------------------------------------------
@@ -569,7 +566,7 @@ def job_notify(job: ExportJob) -> bool:
 def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
     """Run every step in this process (the `export` command without --queue)."""
 
-    _inline.set(True)
+    inline = _inline.set(True)
 
     def report():
         if on_progress:
@@ -603,6 +600,12 @@ def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
     except Exception as exc:
         log.exception("export %s failed", job.id)
         job_fail(job, f"Unexpected error: {exc}")
+    finally:
+        _inline.reset(inline)
     job.refresh_from_db()
+    try:
+        job_notify(job)
+    except Exception:  # a mail server that is down must not turn a finished export into a failure
+        log.exception("could not email the owner of export %s", job.id)
     report()
     return job

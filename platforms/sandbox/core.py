@@ -330,9 +330,11 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{total}"
         body = media.stream(name, req.query, start, end)
-        return self.send(SbResponse(status, body, headers, length=end - start + 1), path)
+        response = SbResponse(status, body, headers, length=end - start + 1)
+        # `cut=1`: a whole-file request is cut off halfway (a resumed Range request is not).
+        return self.send(response, path, cut=bool(req.query.get("cut")) and status == 200)
 
-    def send(self, response: SbResponse, path: str, faults: bool = True):
+    def send(self, response: SbResponse, path: str, faults: bool = True, cut: bool = False):
         sandbox = self.server.sandbox
         config = sandbox.config
         body = response.body
@@ -342,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             length = response.length if response.length is not None else 0
             pieces = body
-        truncate = faults and response.status < 300 and length > 1 and sandbox.chance(config.truncate_rate)
+        truncate = cut or (faults and response.status < 300 and length > 1 and sandbox.chance(config.truncate_rate))
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)

@@ -1,0 +1,36 @@
+# Star Export — the two commands of the README, and a few more.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_LINK_MODE := copy
+PY := .venv/bin/python
+
+# Tests run against the real services: PostgreSQL, Redis (a database of their own), real workers.
+TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/starexport} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/14} \
+	STAREXPORT_VAR_DIR=$(CURDIR)/var/test MEDIA_ROOT=$(CURDIR)/var/test/storage \
+	EMAIL_URL= AWS_STORAGE_BUCKET_NAME= STAREXPORT_SANDBOX=
+
+.PHONY: setup demo test test-fast bench lint
+
+setup: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
+	uv sync --frozen --python python3
+	@touch $@
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	bash scripts/services.sh
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(TEST_ENV) $(PY) -m pytest -m "not pipeline and not browser" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks.media $(BENCH_ARGS)
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -1,0 +1,166 @@
+"""The downloader against the live sandbox: real HTTP, real faults, real address checks."""
+
+import hashlib
+
+import pytest
+from django.core.files.storage import default_storage
+
+from exports.download import Downloader, sniff
+from exports.models import ExportJob, MediaFile
+from platforms.sandbox import media
+
+
+@pytest.fixture
+def job(make_user, platforms):
+    return ExportJob.objects.create(owner=make_user("dora"), platform=platforms["reddit"], include_media=True)
+
+
+@pytest.fixture
+def fetch(job, sandbox, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "storage"},
+        },
+    }
+    settings.VAR_DIR = tmp_path
+
+    def run(path_or_url: str, *, kind="image", media_id="m1", ext="jpg", platform=None):
+        url = path_or_url if "://" in path_or_url else f"{sandbox.base_url}/reddit/media/{path_or_url}"
+        media_file = MediaFile.objects.create(
+            job=job, media_id=media_id, source_url=url, kind=kind, ext=ext, record_ids=["t3_x"]
+        )
+        downloader = Downloader(
+            platform=platform or job.platform, owner_id=job.owner_id, attempts=4, sleep=lambda s: None
+        )
+        downloader.download_and_save(media_file)
+        media_file.refresh_from_db()
+        return media_file
+
+    return run
+
+
+def served(sandbox, name: str) -> tuple[int, int]:
+    stats = sandbox.sandbox.stats()
+    path = f"/reddit/media/{name}"
+    return stats["requests"].get(path, 0), stats["bytes_by_path"].get(path, 0)
+
+
+def test_a_file_is_streamed_verified_and_stored_under_its_checksum(fetch, job):
+    expected, _, _ = media.render("cat.jpg", {})
+    media_file = fetch("cat.jpg")
+    assert media_file.status == "done", media_file.last_error
+    assert media_file.sha256 == hashlib.sha256(expected).hexdigest()
+    assert media_file.size == len(expected)
+    assert media_file.content_type == "image/jpeg"
+    assert media_file.stored_name == f"media/{job.owner_id}/{media_file.sha256[:2]}/{media_file.sha256}"
+    with default_storage.open(media_file.stored_name) as f:
+        assert f.read() == expected
+
+
+def test_429_with_retry_after_is_waited_out(fetch, sandbox):
+    sandbox.sandbox.config.fault_429_every = 2
+    sandbox.sandbox.config.retry_after = 1
+    first = fetch("one.jpg", media_id="a")
+    second = fetch("two.jpg", media_id="b")  # the sandbox's 2nd request answers 429
+    assert first.status == second.status == "done"
+    assert served(sandbox, "two.jpg")[0] == 2
+
+
+def test_a_burst_of_server_errors_is_retried(fetch, sandbox):
+    sandbox.sandbox.config.fault_5xx_rate = 0.5
+    files = [fetch(f"burst{i}.png", media_id=f"p{i}", ext="png") for i in range(6)]
+    assert all(f.status == "done" for f in files), [f.last_error for f in files]
+    assert sum(served(sandbox, f"burst{i}.png")[0] for i in range(6)) > 6
+
+
+def test_a_cut_off_body_is_detected_and_resumed_with_range(fetch, sandbox):
+    size = 3 * 1024 * 1024
+    media_file = fetch(f"big.jpg?bytes={size}&cut=1")
+    assert media_file.status == "done", media_file.last_error
+    assert media_file.size == size
+    requests_made, bytes_sent = served(sandbox, "big.jpg")
+    # The second request asked only for the missing half: every byte crossed the wire once.
+    assert requests_made == 2
+    assert bytes_sent == size
+
+
+def test_a_slow_body_still_arrives_whole(fetch, sandbox):
+    sandbox.sandbox.config.slow_body_ms = 20
+    media_file = fetch("slow.jpg?bytes=400000")
+    assert media_file.status == "done"
+    assert media_file.size == 400000
+
+
+def test_a_file_over_the_platforms_limit_is_stopped_with_the_reason(fetch, platforms):
+    reddit = platforms["reddit"]
+    reddit.max_file_size_mb = 1
+    reddit.save()
+    media_file = fetch("huge.jpg?bytes=3000000", platform=reddit)
+    assert media_file.status == "failed"
+    assert "over Reddit's limit of 1.0 MB" in media_file.last_error
+
+
+def test_an_html_page_served_as_an_image_is_rejected(fetch):
+    media_file = fetch("login.jpg?html=1")
+    assert media_file.status == "failed"
+    assert "web page (HTML)" in media_file.last_error
+
+
+def test_a_format_the_platform_does_not_allow_is_rejected(fetch):
+    media_file = fetch("photo.webp", ext="webp")
+    assert media_file.status == "failed"
+    assert "WEBP" in media_file.last_error
+
+
+def test_a_missing_file_is_recorded_as_gone(fetch):
+    media_file = fetch("gone.jpg?status=404")
+    assert media_file.status == "failed"
+    assert "404" in media_file.last_error
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:9/secret.jpg",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8000/x.jpg",
+        "http://10.0.0.5/x.jpg",
+    ],
+)
+def test_a_redirect_to_a_private_address_is_refused(fetch, sandbox, target):
+    media_file = fetch(f"bounce.jpg?redirect={target}")
+    assert media_file.status == "failed"
+    assert "refused" in media_file.last_error
+
+
+def test_a_media_host_that_resolves_to_a_private_address_is_refused(fetch, platforms):
+    reddit = platforms["reddit"]
+    reddit.media_hosts = [*reddit.media_hosts, "localhost"]
+    reddit.save()
+    media_file = fetch("https://localhost:9/a.jpg", platform=reddit)
+    assert media_file.status == "failed"
+    assert "private address" in media_file.last_error
+
+
+def test_a_host_that_is_not_the_platforms_is_refused_before_any_request(fetch):
+    media_file = fetch("https://example.org/a.jpg")
+    assert media_file.status == "failed"
+    assert "not a Reddit media host" in media_file.last_error
+
+
+def test_the_same_url_in_one_job_is_fetched_once(fetch, sandbox):
+    first = fetch("shared.jpg", media_id="x1")
+    second = fetch("shared.jpg", media_id="x2")
+    assert first.sha256 == second.sha256
+    assert served(sandbox, "shared.jpg")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("a.jpg", "jpg"), ("a.png", "png"), ("a.gif", "gif"), ("a.mp4", "mp4"), ("a.zip", "zip")],
+)
+def test_the_real_type_is_read_from_the_first_bytes(name, expected):
+    head, _, _ = media.render(name, {})
+    assert sniff(head[:4096])[0] == expected
