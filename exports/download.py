@@ -35,7 +35,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from exports.models import MediaFile
-from platforms.client import guarded_session, sandbox_origin
+from platforms.client import guarded_session, same_origin, sandbox_origin
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,13 @@ class Downloader:
         storage=None,
         sleep: Callable[[float], None] = time.sleep,
         refresh_url: Callable[[MediaFile], str | None] | None = None,
+        api_auth: dict[str, str] | None = None,
     ):
         conf = settings.STAREXPORT
+        # Some media are served by the API itself (GitHub's zipball): those requests carry the
+        # user's token, which is never sent to any other origin, redirects included.
+        self.api_auth = api_auth or {}
+        self.api_base = platform.base_url
         self.platform = platform
         self.owner_id = owner_id
         self.concurrency = concurrency or conf["DOWNLOAD_CONCURRENCY"]
@@ -276,6 +281,12 @@ class Downloader:
 
     def fetch(self, url: str, partial: Path) -> None:
         """Stream `url` into `partial`, continuing what is there. Raises DownloadFailed."""
+        parts = urlsplit(url)
+        # The per-host bound covers the whole transfer, not just the request.
+        with host_slot(f"{parts.hostname}:{parts.port}"):
+            self._fetch(url, partial)
+
+    def _fetch(self, url: str, partial: Path) -> None:
         limit = self.platform.max_file_size
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
@@ -333,18 +344,19 @@ class Downloader:
                 raise DownloadFailed(
                     f"refused to fetch from {urlsplit(url).hostname or url!r}: not a {self.platform.display_name} media host"
                 )
-            parts = urlsplit(url)
-            with host_slot(f"{parts.hostname}:{parts.port}"):
-                try:
-                    response = self.session.get(
-                        url, headers=headers, stream=True, timeout=self.timeout, allow_redirects=False
-                    )
-                except requests.exceptions.InvalidURL as exc:
-                    raise DownloadFailed(f"refused: {exc}") from exc
-                except requests.RequestException as exc:
-                    if "InvalidIPAddress" in type(exc).__name__ or "Forbidden IP" in str(exc):
-                        raise DownloadFailed(f"refused to connect to a private address ({exc})") from exc
-                    raise DownloadFailed(f"could not connect ({type(exc).__name__})", retryable=True) from exc
+            hop_headers = dict(headers)
+            if self.api_auth and same_origin(url, self.api_base):
+                hop_headers.update(self.api_auth)
+            try:
+                response = self.session.get(
+                    url, headers=hop_headers, stream=True, timeout=self.timeout, allow_redirects=False
+                )
+            except requests.exceptions.InvalidURL as exc:
+                raise DownloadFailed(f"refused: {exc}") from exc
+            except requests.RequestException as exc:
+                if "InvalidIPAddress" in type(exc).__name__ or "Forbidden IP" in str(exc):
+                    raise DownloadFailed(f"refused to connect to a private address ({exc})") from exc
+                raise DownloadFailed(f"could not connect ({type(exc).__name__})", retryable=True) from exc
             if response.is_redirect:
                 location = response.headers.get("Location", "")
                 response.close()

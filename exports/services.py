@@ -449,11 +449,30 @@ def media_pending_ids(job: ExportJob) -> list[int]:
     )
 
 
-def media_download_many(job: ExportJob, media_file_ids: list[int], *, downloader=None) -> None:
-    """Download the given files (a chunk) with bounded concurrency; skip those already verified."""
+def downloader_for(job: ExportJob):
+    """The job's downloader: the platform's limits, the user's token for the API's own origin,
+    and a way to refresh signed CDN URLs that expired."""
     from exports.download import Downloader
 
-    downloader = downloader or Downloader(platform=job.platform, owner_id=job.owner_id)
+    extractor = get_extractor(job.platform_id)
+    token = token_for(job.owner, job.platform)
+    client = api_client_for(job)
+
+    def refresh_url(media_file: MediaFile) -> str | None:
+        record_id = (media_file.record_ids or [""])[0]
+        try:
+            return extractor.refresh_media_url(client, media_file.media_id, record_id)
+        except ExtractorError:
+            return None
+
+    return Downloader(
+        platform=job.platform, owner_id=job.owner_id, api_auth=extractor.auth_headers(token), refresh_url=refresh_url
+    )
+
+
+def media_download_many(job: ExportJob, media_file_ids: list[int], *, downloader=None) -> None:
+    """Download the given files (a chunk) with bounded concurrency; skip those already verified."""
+    downloader = downloader or downloader_for(job)
     downloader.run(job, media_file_ids, claim=media_claim, on_progress=lambda: media_progress_save(job))
     media_progress_save(job)
 
@@ -582,9 +601,7 @@ def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
         report()
         job_after_fetch(job, enqueue=False)
         if job.status == Status.DOWNLOADING:
-            from exports.download import Downloader
-
-            downloader = Downloader(platform=job.platform, owner_id=job.owner_id)
+            downloader = downloader_for(job)
 
             def progress():
                 media_progress_save(job)
