@@ -109,6 +109,21 @@ class YouTubeExtractor(Extractor):
     def record_timestamp(self, resource: str, record: dict) -> str | None:
         return iso_utc((record.get("snippet") or {}).get("publishedAt"))
 
+    def summary(self, resource: str, record: dict) -> dict[str, str]:
+        # YouTube's resources carry no link of their own; the watch, playlist and channel pages are.
+        found = super().summary(resource, record)
+        record_id = str(record.get("id") or "")
+        if resource == "videos":
+            found["link"] = f"https://www.youtube.com/watch?v={record_id}"
+        elif resource == "playlist_items" and _video_id(record):
+            playlist = (record.get("snippet") or {}).get("playlistId") or ""
+            found["link"] = f"https://www.youtube.com/watch?v={_video_id(record)}&list={playlist}"
+        elif resource == "playlists":
+            found["link"] = f"https://www.youtube.com/playlist?list={record_id}"
+        elif resource == "channels":
+            found["link"] = f"https://www.youtube.com/channel/{record_id}"
+        return found
+
     def _media(self, resource: str, item: dict) -> Iterator[MediaItem]:
         snippet = item.get("snippet") or {}
         when = iso_utc(snippet.get("publishedAt"))

@@ -6,9 +6,12 @@ import responses
 from responses import matchers
 
 from platforms.base import ExtractorError, FetchContext
-from platforms.client import ApiClient
+from platforms.client import ApiClient, guarded_session
 from platforms.facebook.extractor import FacebookExtractor
+from platforms.facebook.sandbox import top_fields
 from platforms.registry import get_extractor
+from platforms.sandbox.auth import mint_token
+from platforms.sandbox.core import SandboxConfig, serve_in_thread
 
 BASE = "https://graph.facebook.com"
 FEED = "facebook/page_feed_attachments_p1.json"
@@ -376,3 +379,113 @@ def test_pages_walks_every_resource_and_follows_paging_urls(fb):
     assert pages[0][1].media[0].url.endswith("501_o.jpg?oh=2")
     assert responses.calls[0].request.headers["Authorization"] == "Bearer t"
     assert any(p > 0 for p in pauses)  # 90% of the hourly budget used: slowed down
+
+
+# --- against the live sandbox ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings):
+    def start(**knobs):
+        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["facebook"])
+        servers.append(server)
+        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
+        settings.STAREXPORT_SANDBOX = server.base_url
+        return server
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _live_client(fb, server, user="demo", sleep=None):
+    return ApiClient(
+        fb,
+        base_url=f"{server.base_url}/facebook",
+        token=mint_token("facebook", user),
+        sleep=sleep or (lambda s: None),
+    )
+
+
+def test_pages_reads_posts_photos_and_videos_from_the_sandbox(fb, live_sandbox):
+    server = live_sandbox()
+    ctx = FetchContext()
+
+    pages = list(fb.pages(_live_client(fb, server), ctx))
+
+    assert ctx.account["name"] == "Demo Example"
+    records = {res: [r for name, p in pages if name == res for r in p.records] for res in fb.resources}
+    assert {res: len(rs) for res, rs in records.items()} == {"posts": 60, "photos": 60, "videos": 60}
+    assert len([p for name, p in pages if name == "posts"]) == 3  # 60 at Facebook's 25 a page
+    assert all(not p.skipped for _, p in pages)
+
+    media = [m for _, p in pages for m in p.media]
+    assert all(m.url.startswith(f"{server.base_url}/facebook/media/") for m in media)
+    uploads = {m.media_id: m for name, p in pages if name in ("photos", "videos") for m in p.media}
+    post_media = [m for name, p in pages if name == "posts" for m in p.media]
+    # Every photo or poster in a post is one of the uploads, under the same media id.
+    assert post_media and {m.media_id for m in post_media} <= set(uploads)
+    photos_in_posts = [m for m in post_media if m.kind == "image" and not m.media_id.endswith("_thumb")]
+    # Uploads come first, so the file is first seen at full size, not the post's 720 pixels.
+    assert photos_in_posts and all(uploads[m.media_id].url.endswith("w=1280&h=960") for m in photos_in_posts)
+
+    album = next(r for r in records["posts"] if r.get("attachments", {}).get("data", [{}])[0].get("type") == "album")
+    parts = album["attachments"]["data"][0]["subattachments"]["data"]
+    assert [m.media_id for m in post_media if m.record_id == album["id"]] == [p["target"]["id"] for p in parts]
+    assert len(parts) > 1
+    video = next(m for m in media if m.kind == "video")
+    assert uploads[f"{video.media_id}_thumb"].extra == {"width": 1280, "height": 720}
+
+
+def test_sandbox_answers_carry_app_usage_and_a_busy_app_slows_down(fb, live_sandbox):
+    server = live_sandbox(records=3)
+    response = requests.get(
+        f"{server.base_url}/facebook/v21.0/me",
+        headers={"Authorization": f"Bearer {mint_token('facebook', 'demo')}"},
+        timeout=5,
+    )
+    assert set(json.loads(response.headers["X-App-Usage"])) == {"call_count", "total_cputime", "total_time"}
+
+    pauses = []
+    list(fb.pages(_live_client(fb, server, user="demo-throttled", sleep=pauses.append), FetchContext()))
+
+    assert len(pauses) == 3 and all(p > 0 for p in pauses)
+
+
+def test_sandbox_media_are_real_files(fb, live_sandbox):
+    server = live_sandbox(records=3)
+    media = [m for _, p in fb.pages(_live_client(fb, server), FetchContext()) for m in p.media]
+    session = guarded_session()
+
+    for ext, magic in (("jpg", b"\xff\xd8\xff"), ("mp4", b"ftyp")):
+        item = next(m for m in media if m.ext == ext)
+        response = session.get(item.url, timeout=30)
+        assert response.status_code == 200
+        assert magic in response.content[:12]
+
+
+def test_the_sandbox_answers_only_the_fields_asked_for(live_sandbox):
+    server = live_sandbox(records=2)
+    headers = {"Authorization": f"Bearer {mint_token('facebook', 'demo')}"}
+
+    bare = requests.get(f"{server.base_url}/facebook/v21.0/me/posts", headers=headers, timeout=5).json()
+    tagged = requests.get(f"{server.base_url}/facebook/v21.0/me/photos", headers=headers, timeout=5).json()
+
+    assert set(bare["data"][0]) <= {"id", "created_time", "message", "story"}
+    assert tagged == {"data": []}  # without type=uploaded: photos the user is tagged in
+    assert top_fields("id,attachments{media,subattachments},reactions.limit(0).summary(true)") == [
+        "id",
+        "attachments",
+        "reactions",
+    ]
+
+
+def test_a_token_the_sandbox_did_not_issue_asks_to_reconnect(fb, live_sandbox):
+    server = live_sandbox()
+    client = ApiClient(fb, base_url=f"{server.base_url}/facebook", token="made-up", sleep=lambda s: None)
+
+    with pytest.raises(ExtractorError) as caught:
+        list(fb.pages(client, FetchContext()))
+    assert caught.value.message == "Facebook says the token expired: reconnect your Facebook account"

@@ -6,9 +6,13 @@ import responses
 from responses import matchers
 
 from platforms.base import ExtractorError, FetchContext
-from platforms.client import ApiClient
+from platforms.client import ApiClient, guarded_session
 from platforms.instagram.extractor import InstagramExtractor
+from platforms.instagram.sandbox import PAST_EXPIRY
+from platforms.instagram.sandbox import Sandbox as InstagramSandbox
 from platforms.registry import get_extractor
+from platforms.sandbox.auth import mint_token
+from platforms.sandbox.core import SandboxConfig, SbRequest, serve_in_thread
 
 BASE = "https://graph.instagram.com"
 CAROUSEL = "instagram/ig_user_media_carousel_with_video_child.json"
@@ -275,3 +279,117 @@ def test_refresh_media_url_lets_an_expired_token_through(ig):
     with pytest.raises(ExtractorError) as caught:
         ig.refresh_media_url(client, "18000000000000001", "18000000000000001")
     assert caught.value.code == "unauthorized"
+
+
+# --- against the live sandbox ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings):
+    def start(**knobs):
+        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["instagram"])
+        servers.append(server)
+        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
+        settings.STAREXPORT_SANDBOX = server.base_url
+        return server
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _live_client(ig, server, user="demo"):
+    return ApiClient(
+        ig, base_url=f"{server.base_url}/instagram", token=mint_token("instagram", user), sleep=lambda s: None
+    )
+
+
+def test_pages_reads_profile_media_and_stories_from_the_sandbox(ig, live_sandbox):
+    server = live_sandbox()
+    ctx = FetchContext()
+
+    pages = list(ig.pages(_live_client(ig, server), ctx))
+
+    assert ctx.account["username"] == "demo" and ctx.account["account_type"] == "BUSINESS"
+    assert ctx.notes == []
+    media_records = [r for name, p in pages if name == "media" for r in p.records]
+    stories = [r for name, p in pages if name == "stories" for r in p.records]
+    assert len(media_records) == 60 == ctx.account["media_count"]
+    assert len({r["id"] for r in media_records}) == 60
+    assert stories
+    assert all(not p.skipped for _, p in pages)
+    assert len([p for name, p in pages if name == "media"]) == 3  # 60 at Instagram's 25 a page
+
+    media = [m for _, p in pages for m in p.media]
+    ids = [m.media_id for m in media]
+    assert len(ids) == len(set(ids))
+    assert all(m.url.startswith(f"{server.base_url}/instagram/media/") and "oe=" in m.url for m in media)
+    carousel = next(r for r in media_records if r["media_type"] == "CAROUSEL_ALBUM")
+    children = carousel["children"]["data"]
+    carousel_media = [m.media_id for m in media if m.record_id == carousel["id"]]
+    expected = []
+    for child in children:
+        expected.append(child["id"])
+        if child["media_type"] == "VIDEO":
+            expected.append(child["id"] + "_thumb")
+    assert carousel_media == expected and any(c["media_type"] == "VIDEO" for c in children)
+    story_media = [m for m in media if m.record_id in {s["id"] for s in stories}]
+    assert story_media and all(m.media_id.startswith("story_") for m in story_media)
+    assert {m.kind for m in story_media} == {"image", "video"}
+
+
+def test_an_expired_media_url_answers_403_and_a_refreshed_one_works(ig, live_sandbox):
+    server = live_sandbox(records=12)
+    client = _live_client(ig, server)
+    media = [m for _, p in ig.pages(client, FetchContext()) for m in p.media]
+    expired = [m for m in media if f"oe={PAST_EXPIRY:x}" in m.url]
+    assert expired
+    session = guarded_session()
+
+    for item in expired:
+        assert session.get(item.url, timeout=30).status_code == 403
+        fresh = ig.refresh_media_url(client, item.media_id, item.record_id)
+        assert fresh and fresh != item.url
+        response = session.get(fresh, timeout=30)
+        assert response.status_code == 200
+        magic = b"ftyp" if item.kind == "video" else b"\xff\xd8\xff"
+        assert magic in response.content[:12]
+
+
+def test_the_sandbox_cdn_refuses_a_url_past_its_expiry_or_with_a_bad_signature():
+    sandbox = InstagramSandbox(SandboxConfig())
+    name = "ig-17900000000000000.jpg"
+
+    def answer(**query):
+        req = SbRequest("GET", f"/media/{name}", {k: str(v) for k, v in query.items()}, {}, b"", base_url="")
+        return sandbox.media_response(req, name)
+
+    past, future = f"{PAST_EXPIRY:x}", "7fffffff"
+    assert answer(oe=past, oh=sandbox.signature(name, past)).status == 403
+    assert answer(oe=future, oh="0" * 32).status == 403
+    assert answer(oe=future, oh=sandbox.signature(name, future)) is None
+    assert answer() is None
+
+
+def test_a_personal_account_gets_a_note_and_no_stories_call(ig, live_sandbox):
+    server = live_sandbox(records=3)
+    ctx = FetchContext()
+
+    pages = list(ig.pages(_live_client(ig, server, user="demo-personal"), ctx))
+
+    assert {name for name, _ in pages} == {"media"}
+    assert ctx.account["account_type"] == "PERSONAL"
+    assert "stories" in ctx.notes[0]
+    stats = requests.get(f"{server.base_url}/_stats", timeout=5).json()["requests"]
+    assert not [path for path in stats if path.endswith("/stories")]
+
+
+def test_a_token_the_sandbox_did_not_issue_asks_to_reconnect(ig, live_sandbox):
+    server = live_sandbox()
+    client = ApiClient(ig, base_url=f"{server.base_url}/instagram", token="made-up", sleep=lambda s: None)
+
+    with pytest.raises(ExtractorError) as caught:
+        list(ig.pages(client, FetchContext()))
+    assert caught.value.message == "Instagram says the token expired: reconnect your Instagram account"

@@ -1,13 +1,17 @@
 import copy
+from io import BytesIO
 
 import pytest
 import requests
 import responses
+from PIL import Image
 from responses import matchers
 
 from platforms.base import ExtractorError, FetchContext, Request
-from platforms.client import ApiClient
+from platforms.client import ApiClient, guarded_session
 from platforms.registry import get_extractor
+from platforms.sandbox.auth import mint_token
+from platforms.sandbox.core import SandboxConfig, serve_in_thread
 from platforms.youtube.extractor import YouTubeExtractor
 
 BASE = "https://www.googleapis.com"
@@ -164,6 +168,17 @@ def test_best_thumbnail_falls_back_when_maxres_is_missing(yt, sizes, expected):
     assert thumb.url == f"https://i.ytimg.com/vi/abc123def45/{expected}"
     assert thumb.media_id == "abc123def45_thumb"
     assert thumb.record_id == "abc123def45"
+
+
+def test_the_viewer_links_to_youtube_pages(yt, sample):
+    item = sample(ITEMS_1)["items"][0]
+
+    assert yt.summary("videos", video("abc123def45"))["link"] == "https://www.youtube.com/watch?v=abc123def45"
+    assert yt.summary("playlist_items", item) == {
+        "title": item["snippet"]["title"],
+        "text": item["snippet"]["description"],
+        "link": "https://www.youtube.com/watch?v=CvTApw9X8aA&list=PLOU2XLYxmsIKpaV8h0AGE05so0fAwwfTw",
+    }
 
 
 def test_a_deleted_video_in_a_playlist_keeps_its_record_without_media(yt):
@@ -354,3 +369,109 @@ def test_quota_exceeded_stops_the_export_with_its_reason(yt):
     with pytest.raises(ExtractorError) as caught:
         list(yt.pages(client, FetchContext()))
     assert (caught.value.code, caught.value.retryable) == ("quota", False)
+
+
+# --- against the live sandbox ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_sandbox(settings):
+    def start(**knobs):
+        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["youtube"])
+        servers.append(server)
+        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
+        settings.STAREXPORT_SANDBOX = server.base_url
+        return server
+
+    servers = []
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _live_client(yt, server, user="demo"):
+    return ApiClient(yt, base_url=f"{server.base_url}/youtube", token=mint_token("youtube", user), sleep=lambda s: None)
+
+
+def test_pages_reads_channel_uploads_videos_and_playlists_from_the_sandbox(yt, live_sandbox):
+    server = live_sandbox()
+    client = _live_client(yt, server)
+    ctx = FetchContext()
+
+    pages = list(yt.pages(client, ctx))
+
+    records = {res: [r for name, p in pages if name == res for r in p.records] for res in yt.resources}
+    assert all(not p.skipped for _, p in pages)
+    assert len(records["channels"]) == 1
+    channel = records["channels"][0]
+    assert ctx.account == channel
+    assert len(records["videos"]) == 60 and len({v["id"] for v in records["videos"]}) == 60
+    assert records["playlists"]
+    uploads = channel["contentDetails"]["relatedPlaylists"]["uploads"]
+    from_uploads = [i for i in records["playlist_items"] if i["snippet"]["playlistId"] == uploads]
+    assert [i["contentDetails"]["videoId"] for i in from_uploads] == [v["id"] for v in records["videos"]]
+    assert {i["snippet"]["playlistId"] for i in records["playlist_items"]} == {uploads} | {
+        p["id"] for p in records["playlists"]
+    }
+    assert all({"snippet", "contentDetails", "statistics", "status"} <= set(v) for v in records["videos"])
+
+    media = [m for _, p in pages for m in p.media]
+    assert all(m.url.startswith(f"{server.base_url}/youtube/media/") for m in media)
+    by_id = {m.media_id: m for m in media}
+    assert {f"{channel['id']}_avatar", f"{channel['id']}_banner"} <= set(by_id)
+    sizes = {v["id"]: set(v["snippet"]["thumbnails"]) for v in records["videos"]}
+    for video_id, available in sizes.items():
+        thumb = by_id[f"{video_id}_thumb"]
+        best = next(s for s in ("maxres", "standard", "high", "medium", "default") if s in available)
+        assert thumb.extra["size"] == best
+    assert {"maxres", "standard", "high"} <= {by_id[f"{v}_thumb"].extra["size"] for v in sizes}
+    deleted = [i for i in records["playlist_items"] if i["snippet"]["title"] == "Deleted video"]
+    assert deleted and not [m for m in media if m.record_id == deleted[0]["id"]]
+
+    stats = requests.get(f"{server.base_url}/_stats", timeout=5).json()["requests"]
+    assert stats["/youtube/youtube/v3/channels"] == 1
+    assert stats["/youtube/youtube/v3/videos"] == 2  # 60 ids in batches of 50
+    assert client.units == sum(n for path, n in stats.items() if "/youtube/v3/" in path)
+
+
+def test_a_small_page_size_pages_the_uploads(yt, live_sandbox):
+    server = live_sandbox(records=12, page_size=5)
+
+    pages = list(yt.pages(_live_client(yt, server), FetchContext()))
+
+    uploads = [p for name, p in pages if name == "playlist_items"][:3]
+    assert [len(p.records) for p in uploads] == [5, 5, 2]
+    assert [bool(p.next) for p in uploads] == [True, True, False]
+    assert sum(len(p.records) for name, p in pages if name == "videos") == 12
+
+
+def test_the_sandbox_quota_knob_ends_the_export_with_the_quota_message(yt, live_sandbox):
+    server = live_sandbox(youtube_quota_exceeded=True)
+
+    with pytest.raises(ExtractorError) as caught:
+        list(yt.pages(_live_client(yt, server), FetchContext()))
+
+    assert caught.value.message == "daily YouTube quota used up; try after midnight Pacific time"
+    assert (caught.value.code, caught.value.retryable) == ("quota", False)
+
+
+def test_a_token_the_sandbox_did_not_issue_asks_to_reconnect(yt, live_sandbox):
+    server = live_sandbox()
+    client = ApiClient(yt, base_url=f"{server.base_url}/youtube", token="made-up", sleep=lambda s: None)
+
+    with pytest.raises(ExtractorError) as caught:
+        list(yt.pages(client, FetchContext()))
+    assert caught.value.code == "unauthorized"
+
+
+def test_sandbox_thumbnails_are_real_jpegs_of_the_listed_size(yt, live_sandbox):
+    server = live_sandbox(records=4)
+    media = [m for _, p in yt.pages(_live_client(yt, server), FetchContext()) for m in p.media]
+    thumb = next(m for m in media if m.media_id.endswith("_thumb") and m.extra.get("size") == "maxres")
+
+    response = guarded_session().get(thumb.url, timeout=30)
+
+    assert response.status_code == 200
+    assert response.content[:3] == b"\xff\xd8\xff"
+    assert Image.open(BytesIO(response.content)).size == (thumb.extra["width"], thumb.extra["height"])
