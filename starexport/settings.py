@@ -217,7 +217,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-jobs": {"task": "exports.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "sweep-stale-jobs": {
+        "task": "exports.tasks.sweep_stale_jobs",
+        "schedule": env.float("STAREXPORT_SWEEP_SECONDS", default=60.0),
+    },
     "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
 }
 

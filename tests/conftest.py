@@ -152,7 +152,10 @@ def worker_env(sandbox_base: str) -> dict:
         f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     env["STAREXPORT_SANDBOX"] = sandbox_base
-    env["STAREXPORT_LEASE_SECONDS"] = os.environ.get("TEST_WORKER_LEASE_SECONDS", "20")
+    env["STAREXPORT_LEASE_SECONDS"] = os.environ.get("TEST_WORKER_LEASE_SECONDS", "15")
+    env["STAREXPORT_SWEEP_SECONDS"] = "3"
+    env["STAREXPORT_DOWNLOAD_CONCURRENCY"] = "4"
+    env["STAREXPORT_DOWNLOAD_CHUNK_FILES"] = "10"
     env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env.pop("TEST_DATABASE_NAME", None)
     return env
@@ -168,7 +171,9 @@ class Worker:
         self.log = open(ROOT / "var" / f"worker-{self.name}.log", "a")
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "celery"), "-A", "starexport", "worker", "-l", "INFO",
-             f"--concurrency={concurrency}", "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle"],
+             f"--concurrency={concurrency}", "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle",
+             # The sweeper runs in the worker's embedded beat, as the beat service does in production.
+             "-B", "--scheduler", "celery.beat:PersistentScheduler", "-s", str(ROOT / "var" / f"beat-{self.name}")],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         time.sleep(0.5)
@@ -177,7 +182,7 @@ class Worker:
         """SIGKILL the whole worker (main process and its pool), as a crashed machine would."""
         import signal
 
-        subprocess.run(["pkill", "-KILL", "-f", f"-n {self.name}@"], check=False)
+        subprocess.run(["pkill", "-KILL", "-f", "--", f"{self.name}@%h"], check=False)
         if self.proc:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
