@@ -4,8 +4,7 @@ reels, /me/stories, /{media-id} for a freshly signed URL, Graph paging, usage he
 Media URLs are signed like Instagram's CDN: `oe` is the expiry (hex Unix time) and `oh` the
 signature. Every tenth post is listed with URLs that expired already; the media host answers them
 403, and asking for the media object again (/{media-id}) gives URLs that work. `media_response` is
-the CDN's own check of `oe` and `oh`; the core's media host does not consult platform modules, so an
-expired URL also carries the host's `status=403` hook.
+the CDN's own check of `oe` and `oh`.
 """
 
 from __future__ import annotations
@@ -64,9 +63,6 @@ class Sandbox(GraphSandbox):
     def signed_url(self, req: SbRequest, name: str, *, expired: bool, **query) -> str:
         expiry = format(PAST_EXPIRY if expired else FRESH_EXPIRY, "x")
         query.update(oe=expiry, oh=self.signature(name, expiry))
-        if expired:
-            # The media host's status hook answers 403 as the CDN does once `oe` has passed.
-            query["status"] = 403
         return self.media_url(req, name, **query)
 
     def media_response(self, req: SbRequest, name: str) -> SbResponse | None:

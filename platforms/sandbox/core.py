@@ -113,6 +113,10 @@ class PlatformSandbox:
     def handle(self, req: SbRequest) -> SbResponse:
         raise NotImplementedError
 
+    def media_response(self, req: SbRequest, name: str) -> SbResponse | None:
+        """The platform's own check of a media request (a CDN's signed URL); None serves the file."""
+        return None
+
     # The platform's own error bodies; subclasses override with the real shapes.
     def unauthorized(self) -> SbResponse:
         return SbResponse.json({"error": "invalid_token", "message": "Bad credentials"}, 401)
@@ -267,7 +271,11 @@ class Handler(BaseHTTPRequestHandler):
         if rest == platform.token_path:
             return self.send(platform.token(req), path, faults=False)
         if rest.startswith("/media/"):
-            return self.send_media(req, rest[len("/media/") :], path)
+            name = rest[len("/media/") :]
+            refused = platform.media_response(req, name)
+            if refused is not None:
+                return self.send(refused, path)
+            return self.send_media(req, name, path)
 
         token = headers.get("authorization", "").removeprefix("Bearer ").removeprefix("bearer ").strip()
         token = token or query.get("access_token", "")
