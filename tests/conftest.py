@@ -112,6 +112,27 @@ def sandbox(sandbox_server, settings):
             setattr(sandbox_server.sandbox.config, field, value)
 
 
+@pytest.fixture
+def live_sandbox(settings):
+    """Start sandboxes with given knobs (`live_sandbox(records=30, page_size=10)`), each on its own
+    port and made the installation's STAREXPORT_SANDBOX; all are stopped after the test."""
+    from platforms.sandbox.core import SandboxConfig, serve_in_thread
+
+    servers = []
+
+    def start(*, slugs=None, **knobs):
+        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=slugs)
+        servers.append(server)
+        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
+        settings.STAREXPORT_SANDBOX = server.base_url
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 # --- real processes: sandbox, Celery worker, S3 ------------------------------------------------
 def wait_for(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout

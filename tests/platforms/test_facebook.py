@@ -11,7 +11,6 @@ from platforms.facebook.extractor import FacebookExtractor
 from platforms.facebook.sandbox import top_fields
 from platforms.registry import get_extractor
 from platforms.sandbox.auth import mint_token
-from platforms.sandbox.core import SandboxConfig, serve_in_thread
 
 BASE = "https://graph.facebook.com"
 FEED = "facebook/page_feed_attachments_p1.json"
@@ -382,22 +381,6 @@ def test_pages_walks_every_resource_and_follows_paging_urls(fb):
 
 
 # --- against the live sandbox ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_sandbox(settings):
-    def start(**knobs):
-        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["facebook"])
-        servers.append(server)
-        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
-        settings.STAREXPORT_SANDBOX = server.base_url
-        return server
-
-    servers = []
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _live_client(fb, server, user="demo", sleep=None):

@@ -12,7 +12,7 @@ from platforms.instagram.sandbox import PAST_EXPIRY
 from platforms.instagram.sandbox import Sandbox as InstagramSandbox
 from platforms.registry import get_extractor
 from platforms.sandbox.auth import mint_token
-from platforms.sandbox.core import SandboxConfig, SbRequest, serve_in_thread
+from platforms.sandbox.core import SandboxConfig, SbRequest
 
 BASE = "https://graph.instagram.com"
 CAROUSEL = "instagram/ig_user_media_carousel_with_video_child.json"
@@ -282,22 +282,6 @@ def test_refresh_media_url_lets_an_expired_token_through(ig):
 
 
 # --- against the live sandbox ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_sandbox(settings):
-    def start(**knobs):
-        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["instagram"])
-        servers.append(server)
-        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
-        settings.STAREXPORT_SANDBOX = server.base_url
-        return server
-
-    servers = []
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _live_client(ig, server, user="demo"):

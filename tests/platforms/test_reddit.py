@@ -10,7 +10,6 @@ from platforms.base import ExtractorError, FetchContext, Request
 from platforms.client import ApiClient, guarded_session
 from platforms.registry import get_extractor
 from platforms.sandbox.auth import mint_token
-from platforms.sandbox.core import SandboxConfig, serve_in_thread
 
 BASE = "https://oauth.reddit.com"
 
@@ -521,22 +520,6 @@ def test_request_body_of_a_real_page_is_json_serialisable(reddit, sample):
 
 
 # --- against the live sandbox ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_sandbox(settings):
-    def start(**knobs):
-        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["reddit"])
-        servers.append(server)
-        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
-        settings.STAREXPORT_SANDBOX = server.base_url
-        return server
-
-    servers = []
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _live_client(reddit, server, token=None):

@@ -8,7 +8,6 @@ from platforms.base import ExtractorError, FetchContext
 from platforms.client import ApiClient, guarded_session
 from platforms.registry import get_extractor
 from platforms.sandbox.auth import mint_token
-from platforms.sandbox.core import SandboxConfig, serve_in_thread
 
 BASE = "https://api.twitter.com"
 
@@ -390,22 +389,6 @@ def test_a_spent_rate_limit_pauses_until_its_reset(twitter):
 
 
 # --- against the live sandbox ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_sandbox(settings):
-    def start(**knobs):
-        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["twitter"])
-        servers.append(server)
-        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
-        settings.STAREXPORT_SANDBOX = server.base_url
-        return server
-
-    servers = []
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _live_client(twitter, server, token=None):

@@ -11,7 +11,6 @@ from platforms.base import ExtractorError, FetchContext, Request
 from platforms.client import ApiClient, guarded_session
 from platforms.registry import get_extractor
 from platforms.sandbox.auth import mint_token
-from platforms.sandbox.core import SandboxConfig, serve_in_thread
 from platforms.youtube.extractor import YouTubeExtractor
 
 BASE = "https://www.googleapis.com"
@@ -372,22 +371,6 @@ def test_quota_exceeded_stops_the_export_with_its_reason(yt):
 
 
 # --- against the live sandbox ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_sandbox(settings):
-    def start(**knobs):
-        server = serve_in_thread(SandboxConfig(port=0, **knobs), slugs=["youtube"])
-        servers.append(server)
-        # The guarded session lets exactly this origin reach loopback, as in a sandboxed install.
-        settings.STAREXPORT_SANDBOX = server.base_url
-        return server
-
-    servers = []
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _live_client(yt, server, user="demo"):
