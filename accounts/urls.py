@@ -1,2 +1,7 @@
+from django.urls import path
 
-urlpatterns: list = []
+from accounts import views
+
+urlpatterns = [
+    path("connected/", views.connected, name="connected"),
+]

@@ -1,3 +1,15 @@
+from django.urls import path
 
-urlpatterns: list = []
+from exports import views
+
 app_name = "exports"
+
+urlpatterns = [
+    path("", views.export_list, name="list"),
+    path("new/", views.export_new, name="new"),
+    path("<uuid:job_id>/", views.export_detail, name="detail"),
+    path("<uuid:job_id>/progress", views.export_progress, name="progress"),
+    path("<uuid:job_id>/status.json", views.export_status, name="status"),
+    path("<uuid:job_id>/cancel", views.export_cancel, name="cancel"),
+    path("<uuid:job_id>/download", views.export_download, name="download"),
+]

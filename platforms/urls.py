@@ -1,2 +1,7 @@
+from django.urls import path
 
-urlpatterns: list = []
+from platforms import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+]

@@ -1,0 +1,26 @@
+from allauth.socialaccount.models import SocialAccount, SocialApp
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
+from django.shortcuts import render
+
+from platforms.views import platform_cards
+
+
+def account_label(account: SocialAccount) -> str:
+    try:
+        return str(account)
+    except (SocialApp.DoesNotExist, ImproperlyConfigured):
+        # allauth names an account through its provider app; when the operator has not (or no
+        # longer) configured that app, the uid is all we can show.
+        return account.uid
+
+
+@login_required
+def connected(request):
+    accounts = {a.provider: a for a in SocialAccount.objects.filter(user=request.user).order_by("id")}
+    cards = platform_cards(request.user)
+    for card in cards:
+        account = accounts.get(card["platform"].provider_id)
+        card["account"] = account
+        card["account_label"] = account_label(account) if account else ""
+    return render(request, "accounts/connected.html", {"cards": cards})

@@ -1,0 +1,181 @@
+from django.contrib import admin, messages
+from django.db.models import Case, Value, When
+from django.forms.models import BaseInlineFormSet
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.html import format_html
+
+from exports import services
+from exports.models import ExportJob, MediaFile
+
+INLINE_FILES = 100
+
+
+class FirstMediaFilesFormSet(BaseInlineFormSet):
+    """A job can hold thousands of files; the inline shows the failed ones first, then the rest,
+    up to INLINE_FILES, and links to the full list."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_first_files"):
+            failed_first = Case(When(status=MediaFile.Status.FAILED, then=Value(0)), default=Value(1))
+            qs = super().get_queryset().order_by(failed_first.asc(), "id")
+            self._first_files = list(qs[:INLINE_FILES])
+        return self._first_files
+
+
+class MediaFileInline(admin.TabularInline):
+    model = MediaFile
+    formset = FirstMediaFilesFormSet
+    fields = ["media_id", "kind", "status", "attempts", "size", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = f"Media files (failed first, at most {INLINE_FILES} here)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "owner",
+        "platform",
+        "status",
+        "progress",
+        "records_count",
+        "media_done",
+        "media_total",
+        "media_failed",
+        "archive_size_display",
+        "created_at",
+    ]
+    list_filter = ["status", "platform", "owner"]
+    search_fields = ["id", "owner__username", "owner__email"]
+    list_select_related = ["owner", "platform"]
+    date_hierarchy = "created_at"
+    raw_id_fields = ["owner"]
+    inlines = [MediaFileInline]
+    actions = ["cancel"]
+    readonly_fields = [
+        "id",
+        "status",
+        "progress",
+        "step",
+        "error",
+        "records_count",
+        "pages_fetched",
+        "api_units",
+        "skipped_records",
+        "media_total",
+        "media_done",
+        "media_failed",
+        "media_bytes",
+        "media_bytes_expected",
+        "media_files_link",
+        "archive_name",
+        "archive_size",
+        "archive_sha256",
+        "lease_owner",
+        "lease_until",
+        "step_attempts",
+        "created_at",
+        "fetching_at",
+        "downloading_at",
+        "archiving_at",
+        "succeeded_at",
+        "failed_at",
+        "canceled_at",
+        "expired_at",
+        "notified_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "owner", "platform", "formats", "include_media", "options"]}),
+        ("State", {"fields": ["status", "progress", "step", "error", "notes", "expires_at"]}),
+        (
+            "Counters",
+            {
+                "fields": [
+                    "records_count",
+                    "pages_fetched",
+                    "api_units",
+                    "skipped_records",
+                    "media_total",
+                    "media_done",
+                    "media_failed",
+                    "media_bytes",
+                    "media_bytes_expected",
+                    "media_files_link",
+                ]
+            },
+        ),
+        ("Archive", {"fields": ["archive_name", "archive_size", "archive_sha256"]}),
+        ("Lease", {"classes": ["collapse"], "fields": ["lease_owner", "lease_until", "step_attempts"]}),
+        (
+            "Timestamps",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "created_at",
+                    "fetching_at",
+                    "downloading_at",
+                    "archiving_at",
+                    "succeeded_at",
+                    "failed_at",
+                    "canceled_at",
+                    "expired_at",
+                    "notified_at",
+                    "updated_at",
+                ],
+            },
+        ),
+        ("Profile", {"classes": ["collapse"], "fields": ["account"]}),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # What a job was asked for is fixed once it exists; workers read it at every step.
+        fixed = ["owner", "platform", "formats", "include_media", "options", "account"] if obj else []
+        return [*self.readonly_fields, *fixed]
+
+    @admin.display(description="Archive size", ordering="archive_size")
+    def archive_size_display(self, obj):
+        return filesizeformat(obj.archive_size) if obj.archive_size is not None else "–"
+
+    @admin.display(description="All media files")
+    def media_files_link(self, obj):
+        if obj.pk is None:
+            return "–"
+        url = reverse("admin:exports_mediafile_changelist") + f"?job__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} files</a>', url, obj.media_total)
+
+    @admin.action(description="Cancel the selected exports")
+    def cancel(self, request, queryset):
+        canceled = sum(1 for job in queryset if services.job_cancel(job))
+        skipped = queryset.count() - canceled
+        self.message_user(request, f"Canceled {canceled} export(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} had already finished and were left alone.", messages.WARNING)
+
+
+@admin.register(MediaFile)
+class MediaFileAdmin(admin.ModelAdmin):
+    list_display = ["media_id", "job", "kind", "status", "attempts", "size", "content_type", "updated_at"]
+    list_filter = ["status", "kind", "job__platform"]
+    search_fields = ["media_id", "source_url", "job__id"]
+    list_select_related = ["job"]
+    raw_id_fields = ["job"]
+    readonly_fields = [
+        "size",
+        "sha256",
+        "content_type",
+        "stored_name",
+        "archive_path",
+        "attempts",
+        "last_error",
+        "lease_until",
+        "updated_at",
+    ]

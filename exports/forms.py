@@ -1,0 +1,104 @@
+"""The export form and the history filter.
+
+The form only turns text into values; whether a request can be honoured (a format the platform
+has, media it can give, a sensible date range) is decided by `services.export_job_create`, whose
+`ExportRequestError` the view puts beside the field it names.
+"""
+
+from django import forms
+
+from exports.models import ExportJob
+from exports.services import FORMATS, MEDIA_KINDS
+from platforms.models import Platform
+
+FORMAT_LABELS = {"json": "JSON", "csv": "CSV (one row per record)"}
+KIND_LABELS = {"image": "Images", "video": "Videos", "file": "Files"}
+
+
+def media_label(platform: Platform) -> str:
+    """ "Include media files (images and videos)", naming the kinds this platform has."""
+    words = [KIND_LABELS[kind].lower() for kind in platform.media_kinds]
+    if words == ["files"]:
+        shown = ", ".join(platform.file_formats[:4])
+        return f"Include files ({shown}{', …' if len(platform.file_formats) > 4 else ''})"
+    listed = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+    return f"Include media files ({listed})"
+
+
+class ExportForm(forms.Form):
+    platform = forms.CharField(widget=forms.HiddenInput)
+    formats = forms.MultipleChoiceField(
+        choices=[(f, FORMAT_LABELS[f]) for f in FORMATS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Metadata formats",
+        help_text="The JSON file is always in the archive.",
+    )
+    include_media = forms.BooleanField(required=False, label="Include media files (images and videos)")
+    media_types = forms.MultipleChoiceField(
+        choices=[(k, KIND_LABELS[k]) for k in MEDIA_KINDS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Kinds of media",
+        help_text="Leave all unticked to take every kind.",
+    )
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    max_records = forms.IntegerField(
+        required=False,
+        label="At most this many records",
+        help_text="Empty for everything the platform gives.",
+        widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, platform: Platform | None = None, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "platform": platform.slug if platform else "",
+                "formats": ["json"],
+                "media_types": platform.media_kinds if platform else [],
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.platform_obj = platform
+        if platform is not None and platform.media_kinds:
+            self.fields["include_media"].label = media_label(platform)
+        if platform is not None:
+            # Offer only what this platform has; any other value still reaches the service, which
+            # explains the refusal better than "not one of the available choices".
+            self.fields["formats"].widget.choices = [
+                (f, FORMAT_LABELS.get(f, f.upper())) for f in FORMATS if f in platform.export_formats
+            ]
+            self.fields["media_types"].widget.choices = [(k, KIND_LABELS[k]) for k in platform.media_kinds]
+
+    @property
+    def shows_media(self) -> bool:
+        return bool(self.platform_obj and self.platform_obj.supports_media)
+
+    def export_arguments(self) -> dict:
+        """The cleaned form as keyword arguments for `export_job_create`."""
+        data = self.cleaned_data
+        options = {
+            "date_from": data["date_from"].isoformat() if data.get("date_from") else None,
+            "date_to": data["date_to"].isoformat() if data.get("date_to") else None,
+            "media_types": data.get("media_types") or [],
+            "max_records": data.get("max_records"),
+        }
+        return {
+            "platform_slug": data["platform"],
+            "formats": data.get("formats") or None,
+            "include_media": data.get("include_media", False),
+            "options": {key: value for key, value in options.items() if value not in (None, "", [])},
+        }
+
+
+class ExportFilterForm(forms.Form):
+    platform = forms.ChoiceField(required=False, label="Platform")
+    status = forms.ChoiceField(required=False, label="Status", choices=[("", "Any status"), *ExportJob.Status.choices])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["platform"].choices = [("", "Any platform")] + [
+            (p.slug, p.display_name) for p in Platform.objects.all()
+        ]

@@ -1,0 +1,151 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.tokens import connection_state
+from exports import selectors, services
+from exports.forms import ExportFilterForm, ExportForm
+from exports.models import ExportJob
+from platforms.models import Platform
+from platforms.views import platform_cards
+
+FAILURES_SHOWN = 200
+
+
+@login_required
+def export_list(request):
+    filters = ExportFilterForm(request.GET or None)
+    platform = status = None
+    if filters.is_valid():
+        platform = filters.cleaned_data["platform"] or None
+        status = filters.cleaned_data["status"] or None
+    jobs = selectors.jobs_for_owner(request.user, platform=platform, status=status)
+    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"filters": filters, "page": page, "filtered": bool(platform or status), "query": query.urlencode()}
+    return render(request, "exports/list.html", context)
+
+
+@login_required
+def export_new(request):
+    slug = request.POST.get("platform") if request.method == "POST" else request.GET.get("platform")
+    platform = Platform.objects.filter(slug=slug, enabled=True).first() if slug else None
+
+    if request.method == "POST":
+        form = ExportForm(request.POST, platform=platform)
+        if form.is_valid():
+            # The service locks the owner's row through type(owner), which must be the model
+            # class, not the lazy wrapper around request.user.
+            owner = get_user_model().objects.get(pk=request.user.pk)
+            try:
+                job = services.export_job_create(owner=owner, **form.export_arguments())
+            except services.ExportRequestError as exc:
+                field = exc.field if exc.field in form.fields else None
+                form.add_error(field, exc.message)
+            else:
+                messages.success(request, f"Your {job.platform.display_name} export has started.")
+                return redirect(job)
+        status = 400
+    else:
+        form = ExportForm(platform=platform)
+        status = 200
+
+    if platform is None:
+        context = {"cards": platform_cards(request.user), "form": form, "asked": slug}
+        return render(request, "exports/choose.html", context, status=status if slug else 200)
+    context = {
+        "form": form,
+        "platform": platform,
+        "state": connection_state(request.user, platform),
+        "active_count": selectors.active_jobs_count(request.user),
+        "limit": services.setting("MAX_ACTIVE_JOBS_PER_USER"),
+    }
+    return render(request, "exports/new.html", context, status=status)
+
+
+def job_context(request, job: ExportJob) -> dict:
+    return {
+        "job": job,
+        "failures": selectors.job_failures(job)[:FAILURES_SHOWN],
+        "failures_shown": FAILURES_SHOWN,
+        "downloadable": job.status == ExportJob.Status.SUCCEEDED and bool(job.archive_name),
+    }
+
+
+@login_required
+def export_detail(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    return render(request, "exports/detail.html", job_context(request, job))
+
+
+@login_required
+def export_progress(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    return render(request, "exports/_progress.html", job_context(request, job))
+
+
+def export_status(request, job_id):
+    # Scripts poll this: they get JSON answers, never a sign-in page or an HTML 404.
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "sign in"}, status=401)
+    try:
+        job = selectors.job_for_owner(request.user, job_id)
+    except Http404:
+        return JsonResponse({"error": "not found"}, status=404)
+    download_url = None
+    if job.status == ExportJob.Status.SUCCEEDED and job.archive_name:
+        download_url = request.build_absolute_uri(reverse("exports:download", args=[job.id]))
+    return JsonResponse(selectors.job_status_payload(job, download_url=download_url))
+
+
+@require_POST
+@login_required
+def export_cancel(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    if services.job_cancel(job):
+        messages.info(request, "The export was canceled.")
+    elif not job.is_running:
+        messages.info(request, f"The export had already finished ({job.get_status_display().lower()}).")
+    if request.htmx:
+        return render(request, "exports/_progress.html", job_context(request, job))
+    return redirect(job)
+
+
+def _link_problem_status(job: ExportJob, token: str) -> int:
+    """410 when a link that was really ours has only run out of time, 400 for anything else."""
+    try:
+        value = signing.TimestampSigner(salt=services.LINK_SALT).unsign(token)
+    except signing.BadSignature:
+        return 400
+    return 410 if value == str(job.id) else 400
+
+
+@login_required
+def export_download(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    token = request.GET.get("link")
+    if token is not None:
+        problem = services.download_link_check(job, token)
+        if problem:
+            status = _link_problem_status(job, token)
+            context = {"job": job, "problem": problem, "expired": status == 410}
+            return render(request, "exports/download_problem.html", context, status=status)
+    if job.status != ExportJob.Status.SUCCEEDED or not job.archive_name:
+        return render(request, "exports/download_missing.html", {"job": job}, status=404)
+    try:
+        default_storage.path(job.archive_name)
+    except NotImplementedError:
+        # Object storage: hand out a short-lived presigned URL instead of streaming through us.
+        return redirect(default_storage.url(job.archive_name))
+    if not default_storage.exists(job.archive_name):
+        return render(request, "exports/download_missing.html", {"job": job}, status=404)
+    archive = default_storage.open(job.archive_name, "rb")
+    return FileResponse(archive, as_attachment=True, filename=f"{job.base_name}.zip", content_type="application/zip")
