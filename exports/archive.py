@@ -258,13 +258,16 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
     failures = failures_of(job)
     digests: dict[str, str] = {}
     order: list[str] = []
-    stream = ZipStream(compress_type=ZIP_DEFLATED, compress_level=6, sized=False)
+    stream = ZipStream(compress_type=ZIP_DEFLATED, sized=False)
 
     def add(chunks, path: str, compressed: bool = False) -> None:
         order.append(path)
         if isinstance(chunks, bytes):
             chunks = [chunks]
-        stream.add(Hashed(chunks, digests, path), path, compress_type=ZIP_STORED if compressed else ZIP_DEFLATED)
+        if compressed:
+            stream.add(Hashed(chunks, digests, path), path, compress_type=ZIP_STORED)
+        else:
+            stream.add(Hashed(chunks, digests, path), path, compress_type=ZIP_DEFLATED, compress_level=6)
 
     add(json_document(job, exported_at, media, failures), f"{job.base_name}.json")
     if "csv" in job.formats:
