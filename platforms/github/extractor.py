@@ -1,15 +1,29 @@
-"""GitHub REST API: the profile, repositories, stars (with their dates) and gists."""
+"""GitHub REST API: the profile, repositories, stars (with their dates) and gists.
+
+Media are files (kind "file"): the source archive (zipball) of each repository the user owns and
+every file of each gist. Stars are other people's code and get no media.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-from platforms.base import Extractor, ExtractorError, FetchContext, Page, Request, iso_utc
+from platforms.base import Extractor, ExtractorError, FetchContext, MediaItem, Page, Request, iso_utc
+
+if TYPE_CHECKING:
+    from platforms.client import ApiClient
 
 API_VERSION = "2022-11-28"
 LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+# RFC 6570 expressions as GitHub writes them in its *_url templates: `{archive_format}`, `{/ref}`.
+URI_TEMPLATE = re.compile(r"\{(/?)(\w+)\}")
+UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_FILENAME_IN_ID = 100
+NOT_OWNED_NOTE = "Source archives are included only for repositories you own"
 
 
 def next_link(headers: dict | None) -> str | None:
@@ -19,6 +33,49 @@ def next_link(headers: dict | None) -> str | None:
     link = next((v for k, v in headers.items() if k.lower() == "link"), "")
     match = LINK_NEXT.search(link or "")
     return match.group(1) if match else None
+
+
+def expand_template(template: str, **values: str) -> str:
+    """GitHub's URI template with `values` filled in; expressions without a value drop out."""
+
+    def fill(match: re.Match) -> str:
+        slash, name = match.groups()
+        value = values.get(name, "")
+        return f"{slash}{value}" if value else ""
+
+    return URI_TEMPLATE.sub(fill, template)
+
+
+def zipball_url(repo: dict) -> str:
+    """The API URL of the repository's source archive at its default branch (GitHub answers it
+    with a redirect to codeload.github.com)."""
+    template = repo.get("archive_url")
+    if isinstance(template, str) and template:
+        return expand_template(template, archive_format="zipball")
+    url = repo.get("url")
+    return f"{url.rstrip('/')}/zipball" if isinstance(url, str) and url else ""
+
+
+def gist_file_media_id(gist_id: str, filename: str) -> str:
+    """`gist_<id>_<filename>` in safe characters. A name that had to change (or be shortened)
+    gets a hash of the original, so `a b.py` and `a_b.py` in one gist stay two files."""
+    safe = UNSAFE_ID_CHARS.sub("_", filename)
+    safe = re.sub(r"\.{2,}", "_", safe)[:MAX_FILENAME_IN_ID]
+    if safe != filename:
+        safe = f"{safe}_{hashlib.sha1(filename.encode()).hexdigest()[:8]}"
+    return f"gist_{UNSAFE_ID_CHARS.sub('_', gist_id)}_{safe}"
+
+
+def _owner_login(repo: dict) -> str:
+    owner = repo.get("owner")
+    return str(owner.get("login") or "").lower() if isinstance(owner, dict) else ""
+
+
+def filename_ext(filename: str, default: str = "txt") -> str:
+    stem, dot, ext = filename.rpartition(".")
+    if dot and stem and ext.isalnum() and len(ext) <= 10:
+        return ext.lower()
+    return default
 
 
 class GitHubExtractor(Extractor):
@@ -55,7 +112,98 @@ class GitHubExtractor(Extractor):
                 page.skipped.append({"record_id": "", "reason": f"a {resource} item without an id: {str(item)[:80]}"})
                 continue
             page.records.append(item)
+            page.media.extend(self.media_for(resource, item, record_id))
         return page
+
+    def media_for(self, resource: str, record: dict, record_id: str) -> list[MediaItem]:
+        """The files a record carries.
+
+        `repos`: the source archive of every repository that is not a fork. A fork's archive is
+        mostly its upstream's code, not the user's; the record still says where it came from.
+        `parse()` sees one page and not the user's login, so it cannot tell the user's own
+        repositories from those they collaborate on or see through an organisation; `pages()`,
+        which has the login from `/user` by then, drops the archives of those (`owned_media`).
+        `gists`: every file of every gist, as GitHub serves it raw.
+
+        A file is dated by its record (DESIGN §2: `{date}` is the record's date), so a repository's
+        archive sits beside its creation date; when its code last changed is `extra["pushed_at"]`.
+        """
+        if resource == "repos":
+            if record.get("fork") or not (url := zipball_url(record)):
+                return []
+            full_name = str(record.get("full_name") or record.get("name") or record_id)
+            return [
+                MediaItem(
+                    url=url,
+                    kind="file",
+                    media_id=f"repo_{record_id}",
+                    record_id=record_id,
+                    timestamp=self.record_timestamp(resource, record),
+                    caption=full_name,
+                    ext="zip",
+                    extra={
+                        "full_name": full_name,
+                        "default_branch": record.get("default_branch") or "",
+                        "size_kb": record.get("size"),
+                        "private": bool(record.get("private")),
+                        "pushed_at": iso_utc(record.get("pushed_at")),
+                    },
+                )
+            ]
+        if resource == "gists":
+            files = record.get("files")
+            if not isinstance(files, dict):
+                return []
+            timestamp = self.record_timestamp(resource, record)
+            items = []
+            for key, file in files.items():
+                if not isinstance(file, dict) or not isinstance(file.get("raw_url"), str) or not file["raw_url"]:
+                    continue
+                filename = str(file.get("filename") or key)
+                items.append(
+                    MediaItem(
+                        url=file["raw_url"],
+                        kind="file",
+                        media_id=gist_file_media_id(record_id, filename),
+                        record_id=record_id,
+                        timestamp=timestamp,
+                        caption=filename,
+                        ext=filename_ext(filename),
+                        extra={
+                            "language": file.get("language"),
+                            "size": file.get("size"),
+                            "gist_id": record_id,
+                            "updated_at": iso_utc(record.get("updated_at")),
+                        },
+                    )
+                )
+            return items
+        return []
+
+    def pages(self, client: ApiClient, ctx: FetchContext) -> Iterator[tuple[str, Page]]:
+        self.prepare(client, ctx)
+        for resource in self.resources:
+            for name, page in self.resource_pages(client, ctx, resource):
+                if name == "user" and page.records and ctx.account is None:
+                    ctx.account = page.records[0]
+                elif name == "repos" and ctx.account:
+                    page.media = self.owned_media(page, ctx)
+                yield name, page
+
+    def owned_media(self, page: Page, ctx: FetchContext) -> list[MediaItem]:
+        """The page's source archives of repositories the user owns. /user/repos also lists
+        repositories the user collaborates on or sees through an organisation: those are listed,
+        but their code is not the user's to take (and an organisation's can be huge)."""
+        login = str(ctx.account.get("login") or "").lower()
+        owners = {self.record_id("repos", r): _owner_login(r) for r in page.records}
+        kept = [m for m in page.media if owners.get(m.record_id) == login]
+        if len(kept) < len(page.media):
+            count = ctx.state.get("github_not_owned", 0) + len(page.media) - len(kept)
+            ctx.state["github_not_owned"] = count
+            # One note for the whole export, its count kept current page by page.
+            ctx.notes[:] = [n for n in ctx.notes if not n.startswith(NOT_OWNED_NOTE)]
+            ctx.notes.append(f"{NOT_OWNED_NOTE}; {count} repositories owned by others are listed without their code.")
+        return kept
 
     def record_id(self, resource: str, record: dict) -> str:
         if resource == "starred" and isinstance(record.get("repo"), dict):

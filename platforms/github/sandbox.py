@@ -1,8 +1,10 @@
 """GitHub's REST API in the sandbox: /user, /user/repos, /user/starred (star+json), /gists with
-`Link` pagination, rate-limit headers and GitHub's own error bodies."""
+`Link` pagination, rate-limit headers and GitHub's own error bodies; /repos/{owner}/{repo}/zipball
+redirects to a ZIP on the media host as GitHub's does to codeload.github.com."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -12,6 +14,7 @@ from platforms.sandbox.core import PlatformSandbox, SbRequest, SbResponse
 EPOCH = datetime(2015, 3, 1, tzinfo=UTC)
 DOCS = "https://docs.github.com/rest"
 LANGUAGES = ["Python", "Go", "Rust", "TypeScript", "C", None]
+ZIPBALL = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>project-(?P<n>\d{3}))/zipball(?:/(?P<ref>[^/]+))?")
 
 
 def _iso(moment: datetime) -> str:
@@ -128,7 +131,19 @@ class Sandbox(PlatformSandbox):
             return self.paged(req, repos)
         if req.path == "/gists":
             return self.paged(req, [self.gist(req, i) for i in range(1, n + 1)])
+        if match := ZIPBALL.fullmatch(req.path):
+            return self.zipball(req, **match.groupdict())
         return self.not_found()
+
+    def zipball(self, req: SbRequest, owner: str, repo: str, n: str, ref: str | None) -> SbResponse:
+        # Only repositories this identity can see: its own and those its stars point at.
+        number = int(n)
+        if not 1 <= number <= self.config.records or owner not in (req.user, f"friend{number % 5}"):
+            return self.not_found()
+        # Like codeload: the archive is named after owner, repository and ref, so two owners'
+        # `project-001` are different files.
+        location = self.media_url(req, f"{owner}-{repo}-{ref or 'main'}.zip")
+        return SbResponse.redirect(location)
 
     def rate_headers(self) -> dict[str, str]:
         return {
