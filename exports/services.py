@@ -10,10 +10,12 @@ import logging
 import os
 import socket
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -128,7 +130,7 @@ def export_job_create(
     limit = setting("MAX_ACTIVE_JOBS_PER_USER")
     with transaction.atomic():
         # Lock the user's row so two quick submissions cannot both slip under the limit.
-        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING).count()
         if active >= limit:
             raise ExportRequestError(
@@ -541,16 +543,25 @@ def download_link(job: ExportJob, *, absolute: bool = False) -> str:
     return f"{settings.SITE_URL}{path}" if absolute else path
 
 
-def download_link_check(job: ExportJob, token: str) -> str | None:
+@dataclass
+class LinkProblem:
+    message: str
+    status: int  # 410 for a link of ours that ran out of time, 400 for anything else
+
+
+def download_link_check(job: ExportJob, token: str) -> LinkProblem | None:
     """None when the link is good; otherwise what is wrong with it, for a person to read."""
+    signer = signing.TimestampSigner(salt=LINK_SALT)
     try:
-        value = signing.TimestampSigner(salt=LINK_SALT).unsign(token, max_age=timedelta(days=setting("LINK_DAYS")))
+        value = signer.unsign(token, max_age=timedelta(days=setting("LINK_DAYS")))
     except signing.SignatureExpired:
-        return "This download link has expired. Open the export from your list of exports to get a new one."
+        return LinkProblem(
+            "This download link has expired. Open the export from your list of exports to get a new one.", 410
+        )
     except signing.BadSignature:
-        return "This download link is not valid (it may have been altered or cut short when copied)."
+        return LinkProblem("This download link is not valid (it may have been altered or cut short when copied).", 400)
     if value != str(job.id):
-        return "This download link belongs to another export."
+        return LinkProblem("This download link belongs to another export.", 400)
     return None
 
 

@@ -1,7 +1,5 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
@@ -14,7 +12,7 @@ from exports import selectors, services
 from exports.forms import ExportFilterForm, ExportForm
 from exports.models import ExportJob
 from platforms.models import Platform
-from platforms.views import platform_cards
+from platforms.selectors import platform_cards
 
 FAILURES_SHOWN = 200
 
@@ -42,11 +40,8 @@ def export_new(request):
     if request.method == "POST":
         form = ExportForm(request.POST, platform=platform)
         if form.is_valid():
-            # The service locks the owner's row through type(owner), which must be the model
-            # class, not the lazy wrapper around request.user.
-            owner = get_user_model().objects.get(pk=request.user.pk)
             try:
-                job = services.export_job_create(owner=owner, **form.export_arguments())
+                job = services.export_job_create(owner=request.user, **form.export_arguments())
             except services.ExportRequestError as exc:
                 field = exc.field if exc.field in form.fields else None
                 form.add_error(field, exc.message)
@@ -119,15 +114,6 @@ def export_cancel(request, job_id):
     return redirect(job)
 
 
-def _link_problem_status(job: ExportJob, token: str) -> int:
-    """410 when a link that was really ours has only run out of time, 400 for anything else."""
-    try:
-        value = signing.TimestampSigner(salt=services.LINK_SALT).unsign(token)
-    except signing.BadSignature:
-        return 400
-    return 410 if value == str(job.id) else 400
-
-
 @login_required
 def export_download(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
@@ -135,9 +121,8 @@ def export_download(request, job_id):
     if token is not None:
         problem = services.download_link_check(job, token)
         if problem:
-            status = _link_problem_status(job, token)
-            context = {"job": job, "problem": problem, "expired": status == 410}
-            return render(request, "exports/download_problem.html", context, status=status)
+            context = {"job": job, "problem": problem.message, "expired": problem.status == 410}
+            return render(request, "exports/download_problem.html", context, status=problem.status)
     if job.status != ExportJob.Status.SUCCEEDED or not job.archive_name:
         return render(request, "exports/download_missing.html", {"job": job}, status=404)
     try:

@@ -1,24 +1,8 @@
 from django.shortcuts import render
 
-from accounts.tokens import connection_state
 from exports.selectors import active_jobs_count, jobs_for_owner
 from platforms.models import Platform
-from platforms.registry import available
-
-
-def platform_cards(user) -> list[dict]:
-    """Each enabled platform with what the user can do on it right now."""
-    cards = []
-    for platform in Platform.objects.filter(enabled=True):
-        cards.append(
-            {
-                "platform": platform,
-                "state": connection_state(user, platform) if user.is_authenticated else "missing",
-                # Platforms land one module at a time; show the ones not here yet, but say so.
-                "available": available(platform.slug),
-            }
-        )
-    return cards
+from platforms.selectors import platform_cards
 
 
 def dashboard(request):
