@@ -298,5 +298,6 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
     if storage.exists(name):
         storage.delete(name)  # a re-run replaces a half-written archive of an earlier attempt
     reader = IterReader(stream)
-    saved = storage.save(name, File(reader, name=name))
+    # Buffered so that read(n) returns n bytes: S3 then sees a large body and uploads it in parts.
+    saved = storage.save(name, File(io.BufferedReader(reader, buffer_size=READ_CHUNK), name=name))
     return ArchiveResult(name=saved, size=reader.total, sha256=reader.digest.hexdigest())

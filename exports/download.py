@@ -29,7 +29,7 @@ import requests
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
@@ -57,7 +57,7 @@ MIME_EXT = {
     "application/pdf": "pdf",
 }
 EXT_MIME = {ext: mime for mime, ext in MIME_EXT.items()}
-TEXT_EXTS = ("txt", "md", "py", "js", "json", "csv")
+WEB_FILE_EXTS = ("html", "htm", "xml", "svg", "xhtml")
 
 _host_slots: dict[str, threading.BoundedSemaphore] = {}
 _host_slots_lock = threading.Lock()
@@ -111,11 +111,9 @@ def host_allowed(url: str, platform) -> bool:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
-    origin = sandbox_origin()
-    if origin:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        if f"{parts.scheme}://{parts.hostname}:{port}" == origin:
-            return True
+    sandbox = sandbox_origin()
+    if sandbox and same_origin(url, sandbox):
+        return True
     if parts.scheme != "https":
         return False
     host = parts.hostname.lower().rstrip(".")
@@ -186,26 +184,30 @@ class Downloader:
         report_lock = threading.Lock()
 
         def one(media_file_id: int) -> None:
+            media_file = claim(job, media_file_id)
+            if media_file is None:
+                return
+            self.download_and_save(media_file)
+            if on_progress:
+                with report_lock:
+                    # Throttled: progress is written at most once a second, not per file.
+                    if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
+                        last_report[0] = time.monotonic()
+                        on_progress()
+
+        def one_in_pool(media_file_id: int) -> None:
             try:
-                media_file = claim(job, media_file_id)
-                if media_file is None:
-                    return
-                self.download_and_save(media_file)
-                if on_progress:
-                    with report_lock:
-                        # Throttled: progress is written at most once a second, not per file.
-                        if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
-                            last_report[0] = time.monotonic()
-                            on_progress()
+                one(media_file_id)
             finally:
-                close_old_connections()
+                # Pool threads have database connections of their own; do not leave them open.
+                connection.close()
 
         if self.concurrency <= 1 or len(media_file_ids) <= 1:
             for media_file_id in media_file_ids:
                 one(media_file_id)
             return
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="download") as pool:
-            for future in [pool.submit(one, i) for i in media_file_ids]:
+            for future in [pool.submit(one_in_pool, i) for i in media_file_ids]:
                 future.result()
 
     def download_and_save(self, media_file: MediaFile) -> Outcome:
@@ -295,6 +297,10 @@ class Downloader:
             status = response.status_code
             if status == 416 and have:
                 raise DownloadFailed("the server refused to resume the download", retryable=True, restart=True)
+            if status == 401 and self.api_auth and same_origin(url, self.api_base):
+                raise DownloadFailed(
+                    f"{self.platform.display_name} refused the stored token (401); reconnect your account"
+                )
             if status in (403, 410):
                 raise DownloadFailed(f"expired: the server answered {status} (the link may have expired)")
             if status == 404:
@@ -377,7 +383,8 @@ class Downloader:
         if size == 0:
             raise DownloadFailed("the server sent an empty file")
         ext, mime = sniff(head)
-        if ext == "html":
+        # A page or feed is fine as a file the user owns (a gist's index.html); never as media.
+        if ext == "html" and not (media_file.kind == "file" and media_file.ext in WEB_FILE_EXTS):
             raise DownloadFailed(f"the server sent a web page (HTML) instead of the {media_file.kind}")
         allowed = self.platform.allowed_formats(media_file.kind)
         if media_file.kind == "file":

@@ -29,6 +29,8 @@ def _truncate(text: str, max_bytes: int) -> str:
 
 def media_filename(*, date: str, media_id: str, ext: str) -> str:
     ext = safe_component(ext or "bin", max_bytes=16).lower()
+    if media_id.lower().endswith(f".{ext}"):
+        media_id = media_id[: -len(ext) - 1]  # a gist file's id already ends in its extension
     room = MAX_NAME_BYTES - len(ext.encode()) - 1
     stem = safe_component(f"{date}_{media_id}", max_bytes=room)
     return f"{stem}.{ext}"

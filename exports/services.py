@@ -620,7 +620,8 @@ def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
 
             downloader.run(job, media_pending_ids(job), claim=media_claim, on_progress=progress)
             media_progress_save(job)
-            downloads_finish_if_done(job, enqueue=False)
+            if not downloads_finish_if_done(job, enqueue=False):
+                raise ExtractorError("Some media files are held by another worker; try the export again later.")
         report()
         job_archive(job)
     except ExtractorError as exc:

@@ -58,9 +58,8 @@ def sandbox_origin() -> str | None:
     """`scheme://host:port` of the configured sandbox, the one loopback origin we may fetch from."""
     if not settings.STAREXPORT_SANDBOX:
         return None
-    parts = urlsplit(settings.STAREXPORT_SANDBOX)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
+    scheme, host, port = origin(settings.STAREXPORT_SANDBOX)
+    return f"{scheme}://{host}:{port}"
 
 
 def guarded_session(*, retries: Retry | int | None = None, pool_maxsize: int = 10) -> requests.Session:
@@ -90,9 +89,14 @@ def guarded_session(*, retries: Retry | int | None = None, pool_maxsize: int = 1
     return session
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
 def same_origin(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+    return origin(url) == origin(base)
 
 
 class ApiClient:

@@ -109,7 +109,6 @@ if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True
 AUTH_USER_MODEL = "accounts.User"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -149,6 +148,10 @@ if AWS_STORAGE_BUCKET_NAME:
             "file_overwrite": True,
             "querystring_auth": True,
             "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=600),
+            "signature_version": "s3v4",
+            # The archive is a stream generated on the calling thread (it reads the database);
+            # s3transfer's thread pool would read it from other threads.
+            "use_threads": False,
         },
     }
 else:

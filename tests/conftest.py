@@ -44,8 +44,8 @@ def seed_platforms():
     """The Platform rows of the data migration (transactional tests truncate them away)."""
     from django.apps import apps
 
-    migration = importlib.import_module("platforms.migrations.0002_seed_platforms")
-    migration.seed(apps, None)
+    importlib.import_module("platforms.migrations.0002_seed_platforms").seed(apps, None)
+    importlib.import_module("platforms.migrations.0003_github_files").enable_files(apps, None)
 
 
 @pytest.fixture
