@@ -16,12 +16,20 @@ class ExportJob(models.Model):
         CANCELED = "canceled", "Canceled"
         EXPIRED = "expired", "Expired"
 
+    class Source(models.TextChoices):
+        API = "api", "The platform's API"
+        ARCHIVE = "archive", "An official archive the platform gave the user"
+
     RUNNING = (Status.QUEUED, Status.FETCHING, Status.DOWNLOADING, Status.ARCHIVING)
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.EXPIRED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
     platform = models.ForeignKey("platforms.Platform", on_delete=models.PROTECT, related_name="export_jobs")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    # For imports: the uploaded official archive, as stored (deleted once the import is done).
+    upload_name = models.CharField(max_length=512, blank=True)
+    upload_size = models.BigIntegerField(null=True, blank=True)
     formats = models.JSONField(default=list)
     include_media = models.BooleanField(default=False)
     # date_from, date_to (YYYY-MM-DD), media_types (list), max_records (int)

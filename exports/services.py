@@ -289,6 +289,13 @@ def api_client_for(job: ExportJob, **kwargs) -> ApiClient:
 
 def job_fetch(job: ExportJob) -> None:
     """Page through every resource, keep the records and one MediaFile row per media file."""
+    if job.source == ExportJob.Source.ARCHIVE:
+        from exports.importing import job_import
+
+        job_import(job)
+        job.refresh_from_db()
+        media_counters_update(job)
+        return
     extractor = get_extractor(job.platform_id)
     client = api_client_for(job)
     options = job.options
