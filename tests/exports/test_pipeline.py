@@ -13,7 +13,7 @@ pytestmark = pytest.mark.pipeline
 @pytest.fixture
 def erin(live, make_user, connect):
     user = make_user("erin")
-    for slug in ("github", "reddit"):
+    for slug in ("github", "reddit", "youtube", "instagram", "facebook", "twitter"):
         connect(user, slug)
     return user
 
@@ -40,6 +40,17 @@ def test_a_reddit_export_with_media_runs_on_a_real_worker(erin, live):
         job.media_files.exclude(status="done").values("media_id", "last_error")
     )
     verify_archive(services.archive_location(job), "reddit", "--media")
+
+
+@pytest.mark.parametrize("slug", ["youtube", "instagram", "facebook", "twitter", "github"])
+def test_every_platform_exports_with_media_on_a_real_worker(erin, live, slug):
+    job = services.export_job_create(owner=erin, platform_slug=slug, include_media=True, formats=["json", "csv"])
+    job = wait_for_job(job)
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    assert job.records_count > 0 and job.media_total > 0
+    failed = list(job.media_files.filter(status="failed").values_list("media_id", "last_error"))
+    assert job.media_done == job.media_total, failed
+    verify_archive(services.archive_location(job), slug, "--media", "--csv")
 
 
 def test_a_worker_killed_mid_download_is_replaced_and_the_job_finishes(erin, live, worker):
