@@ -80,6 +80,7 @@ class Outcome:
     content_type: str = ""
     ext: str = ""
     stored_name: str = ""
+    extra: dict | None = None  # what post-processing learned about the file (merged audio, ...)
 
 
 def sniff(head: bytes) -> tuple[str, str]:
@@ -144,6 +145,7 @@ class Downloader:
         storage=None,
         sleep: Callable[[float], None] = time.sleep,
         refresh_url: Callable[[MediaFile], str | None] | None = None,
+        finish: Callable | None = None,
         api_auth: dict[str, str] | None = None,
     ):
         conf = settings.STAREXPORT
@@ -175,6 +177,9 @@ class Downloader:
         self.storage = storage or default_storage
         self.sleep = sleep
         self.refresh_url = refresh_url
+        # The platform's last touch on a downloaded file before it is verified (Reddit merges a
+        # v.redd.it video with its separate audio track): finish(media_file, path, fetch) -> extra.
+        self.finish = finish
         self.partial_dir = Path(settings.VAR_DIR) / "partial"
 
     # --- many files --------------------------------------------------------------------------
@@ -231,6 +236,9 @@ class Downloader:
             media_file.content_type, media_file.stored_name = outcome.content_type, outcome.stored_name
             media_file.ext = outcome.ext or media_file.ext
             fields += ["size", "sha256", "content_type", "stored_name", "ext"]
+            if outcome.extra:
+                media_file.extra = {**(media_file.extra or {}), **outcome.extra}
+                fields.append("extra")
         else:
             media_file.status = MediaFile.Status.FAILED
             media_file.last_error = outcome.reason[:2000]
@@ -271,7 +279,10 @@ class Downloader:
                             reason += f" (gave up after {attempt} attempts)"
                         return Outcome(False, reason)
                     self.sleep(min(0.5 * 2 ** (attempt - 1), 20) * (1 + random.random()))
-            return self.verify_and_store(media_file, partial)
+            extra = self.finish(media_file, partial, self.fetch_companion) if self.finish else None
+            outcome = self.verify_and_store(media_file, partial)
+            outcome.extra = extra
+            return outcome
         except DownloadFailed as failure:
             return Outcome(False, failure.reason)
         except Exception as exc:  # a file never takes the job down: it is recorded as failed
@@ -280,6 +291,19 @@ class Downloader:
         finally:
             # A final outcome either way; only a worker that dies leaves the partial to resume.
             partial.unlink(missing_ok=True)
+
+    def fetch_companion(self, url: str, dest: Path) -> None:
+        """Download a file that belongs with a media file (an audio track) under the same rules:
+        allowed hosts, address checks, size limit, retries. Raises DownloadFailed."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self.fetch(url, dest)
+            except DownloadFailed as failure:
+                if failure.restart:
+                    dest.unlink(missing_ok=True)
+                if not failure.retryable or attempt == self.attempts:
+                    raise
+                self.sleep(min(0.5 * 2 ** (attempt - 1), 20) * (1 + random.random()))
 
     def fetch(self, url: str, partial: Path) -> None:
         """Stream `url` into `partial`, continuing what is there. Raises DownloadFailed."""

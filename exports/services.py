@@ -475,7 +475,11 @@ def downloader_for(job: ExportJob):
             return None
 
     return Downloader(
-        platform=job.platform, owner_id=job.owner_id, api_auth=extractor.auth_headers(token), refresh_url=refresh_url
+        platform=job.platform,
+        owner_id=job.owner_id,
+        api_auth=extractor.auth_headers(token),
+        refresh_url=refresh_url,
+        finish=extractor.finish_media,
     )
 
 

@@ -125,6 +125,10 @@ class Extractor:
             link = ""
         return {"title": title, "text": text, "link": link if link.startswith(("http://", "https://")) else ""}
 
+    # A platform that must touch a downloaded file before it is verified defines
+    # `finish_media(media_file, path, fetch) -> dict | None` (see exports/download.py).
+    finish_media = None
+
     def refresh_media_url(self, client: ApiClient, media_id: str, record_id: str) -> str | None:
         """A fresh URL for a media item whose signed CDN URL expired, or None where there is none."""
         return None
