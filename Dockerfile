@@ -1,0 +1,39 @@
+# Star Export: one image for the web site (gunicorn) and the Celery worker and beat.
+# docker-compose.yml builds it once and runs it three times with different commands.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
+    PATH="/app/.venv/bin:$PATH"
+
+RUN pip install --no-cache-dir "uv>=0.5,<1"
+
+WORKDIR /app
+
+# Dependencies first, from the lock file only: this layer is rebuilt only when they change.
+# --no-dev leaves out the test tools (pytest, moto, playwright).
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-dev --no-install-project
+
+# The project itself. Listed one by one rather than `COPY . .`, so the host's .venv/, var/
+# (SQLite database, stored tokens, archives) and staticfiles/ never end up in the image.
+COPY manage.py ./
+COPY starexport ./starexport
+COPY accounts ./accounts
+COPY exports ./exports
+COPY platforms ./platforms
+COPY templates ./templates
+COPY static ./static
+
+# Run as an unprivileged user; var/ holds the worker's partial downloads, staticfiles/ is
+# filled by `collectstatic` when the web container starts.
+RUN useradd --system --uid 10001 --home-dir /app starexport \
+    && mkdir -p var staticfiles \
+    && chown -R starexport:starexport var staticfiles
+USER starexport
+
+EXPOSE 8000
+CMD ["gunicorn", "starexport.wsgi", "--bind", "0.0.0.0:8000"]
