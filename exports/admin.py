@@ -59,7 +59,7 @@ class ExportJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ["owner"]
     inlines = [MediaFileInline]
-    actions = ["cancel"]
+    actions = ["cancel", "retry_failed", "expire_now"]
     readonly_fields = [
         "id",
         "status",
@@ -159,6 +159,16 @@ class ExportJobAdmin(admin.ModelAdmin):
         self.message_user(request, f"Canceled {canceled} export(s).", messages.SUCCESS)
         if skipped:
             self.message_user(request, f"{skipped} had already finished and were left alone.", messages.WARNING)
+
+    @admin.action(description="Retry failed media files (and rebuild the archive)")
+    def retry_failed(self, request, queryset):
+        files = sum(services.job_retry_failed(job) for job in queryset)
+        self.message_user(request, f"Queued {files} failed media file(s) again.", messages.SUCCESS)
+
+    @admin.action(description="Expire now (delete the archive)")
+    def expire_now(self, request, queryset):
+        expired = sum(1 for job in queryset if services.job_expire(job))
+        self.message_user(request, f"Expired {expired} export(s); only succeeded exports can expire.", messages.SUCCESS)
 
 
 @admin.register(MediaFile)

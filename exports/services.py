@@ -255,6 +255,55 @@ def job_cancel(job: ExportJob) -> bool:
     return bool(updated)
 
 
+def job_retry_failed(job: ExportJob) -> int:
+    """Try the failed media files of a finished export again and rebuild its archive.
+    Returns how many files were queued again (0 when there is nothing to retry)."""
+    if job.status != Status.SUCCEEDED:
+        return 0
+    with transaction.atomic():
+        failed = job.media_files.filter(status=MediaFile.Status.FAILED)
+        count = failed.update(status=MediaFile.Status.PENDING, attempts=0, last_error="", lease_until=None)
+        if not count:
+            return 0
+        moved = ExportJob.objects.filter(id=job.id, status=Status.SUCCEEDED).update(
+            status=Status.DOWNLOADING,
+            step=f"Retrying {count} media files",
+            lease_owner="",
+            lease_until=None,
+            step_attempts=0,
+            succeeded_at=None,
+            archiving_at=None,
+            notified_at=None,
+            downloading_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if not moved:
+            transaction.set_rollback(True)
+            return 0
+        job.refresh_from_db()
+        media_counters_update(job)
+        enqueue_step(job)
+    return count
+
+
+def job_expire(job: ExportJob) -> bool:
+    """Delete a finished export's archive and mark it expired (the periodic task, or an operator)."""
+    if job.status != Status.SUCCEEDED:
+        return False
+    if job.archive_name:
+        default_storage.delete(job.archive_name)
+    now = timezone.now()
+    return bool(
+        ExportJob.objects.filter(id=job.id, status=Status.SUCCEEDED).update(
+            status=Status.EXPIRED,
+            expired_at=now,
+            archive_name="",
+            step="The archive expired and was deleted",
+            updated_at=now,
+        )
+    )
+
+
 def job_is_canceled(job: ExportJob) -> bool:
     return ExportJob.objects.filter(id=job.id, status=Status.CANCELED).exists()
 

@@ -142,17 +142,7 @@ def sweep_stale_jobs() -> int:
 
 @shared_task
 def expire_archives() -> int:
-    from django.core.files.storage import default_storage
-
     count = 0
     for job in ExportJob.objects.filter(status=Status.SUCCEEDED, expires_at__lt=timezone.now()):
-        if job.archive_name:
-            default_storage.delete(job.archive_name)
-        ExportJob.objects.filter(id=job.id, status=Status.SUCCEEDED).update(
-            status=Status.EXPIRED,
-            expired_at=timezone.now(),
-            archive_name="",
-            step="The archive expired and was deleted",
-        )
-        count += 1
+        count += services.job_expire(job)
     return count

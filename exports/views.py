@@ -115,6 +115,20 @@ def export_cancel(request, job_id):
 
 
 @login_required
+@require_POST
+def export_retry(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    count = services.job_retry_failed(job)
+    if count:
+        messages.info(
+            request, f"Trying {count} media file{'s' if count != 1 else ''} again; the archive will be rebuilt."
+        )
+    else:
+        messages.info(request, "There was nothing to retry.")
+    return redirect(job)
+
+
+@login_required
 def export_download(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
     token = request.GET.get("link")
