@@ -6,6 +6,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_ratelimit.core import is_ratelimited
 
 from accounts.tokens import connection_state
 from exports import selectors, services
@@ -39,16 +40,22 @@ def export_new(request):
 
     if request.method == "POST":
         form = ExportForm(request.POST, platform=platform)
-        if form.is_valid():
-            try:
-                job = services.export_job_create(owner=request.user, **form.export_arguments())
-            except services.ExportRequestError as exc:
-                field = exc.field if exc.field in form.fields else None
-                form.add_error(field, exc.message)
-            else:
-                messages.success(request, f"Your {job.platform.display_name} export has started.")
-                return redirect(job)
         status = 400
+        if form.is_valid():
+            if is_ratelimited(
+                request, group="exports.create", key="user", rate=services.setting("CREATE_RATE"), increment=True
+            ):
+                form.add_error(None, "You have started many exports in a short time; wait a while before the next one.")
+                status = 429
+            else:
+                try:
+                    job = services.export_job_create(owner=request.user, **form.export_arguments())
+                except services.ExportRequestError as exc:
+                    field = exc.field if exc.field in form.fields else None
+                    form.add_error(field, exc.message)
+                else:
+                    messages.success(request, f"Your {job.platform.display_name} export has started.")
+                    return redirect(job)
     else:
         form = ExportForm(platform=platform)
         status = 200

@@ -47,8 +47,10 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.facebook",
-    "allauth.socialaccount.providers.twitter_oauth2",
-    "allauth.socialaccount.providers.reddit",
+    # Ours: Instagram's current login, and X and Reddit with URLs settings can point elsewhere.
+    "accounts.providers.instagram",
+    "accounts.providers.twitter_oauth2",
+    "accounts.providers.reddit",
     "accounts",
     "platforms",
     "exports",
@@ -205,6 +207,10 @@ else:
         }
     }
 
+# django-ratelimit lists only memcached and django-redis; Django's own RedisCache increments
+# atomically too. The demo's file cache is not atomic, which only makes its limit approximate.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + ([] if REDIS_URL else ["django_ratelimit.E003"])
+
 # The longest task is the archive of a big job; Redis must not hand a task to a second worker
 # while the first still runs it, so the visibility timeout is well above the hard limit.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3 * 3600)
@@ -271,11 +277,17 @@ for _provider, _slug in PROVIDER_PLATFORM.items():
 SOCIALACCOUNT_PROVIDERS["google"]["AUTH_PARAMS"] = {"access_type": "offline", "prompt": "consent"}
 SOCIALACCOUNT_PROVIDERS["reddit"]["USER_AGENT"] = "web:starexport:0.1 (self-hosted export tool)"
 SOCIALACCOUNT_PROVIDERS["reddit"]["AUTH_PARAMS"] = {"duration": "permanent"}
+if STAREXPORT_SANDBOX:
+    from accounts.sandbox_oauth import sandbox_provider_settings
+
+    sandbox_provider_settings(SOCIALACCOUNT_PROVIDERS, STAREXPORT_SANDBOX)
 STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY")
 
 # --- Star Export -------------------------------------------------------------------------------
 STAREXPORT = {
     "MAX_ACTIVE_JOBS_PER_USER": env.int("STAREXPORT_MAX_ACTIVE_JOBS", default=5),
+    # New exports one user may start, per django-ratelimit's rate syntax.
+    "CREATE_RATE": env.str("STAREXPORT_CREATE_RATE", default="20/h"),
     "STEP_ATTEMPTS": env.int("STAREXPORT_STEP_ATTEMPTS", default=3),
     "LEASE_SECONDS": env.int("STAREXPORT_LEASE_SECONDS", default=600),
     "DOWNLOAD_CONCURRENCY": env.int("STAREXPORT_DOWNLOAD_CONCURRENCY", default=8),

@@ -489,3 +489,17 @@ def test_download_from_object_storage_redirects_to_a_presigned_url(alice_client,
     response = alice_client.get(reverse("exports:download", args=[job.id]))
     assert response.status_code == 302
     assert response["Location"] == f"https://bucket.s3.example.com/{job.archive_name}?X-Amz-Signature=abc"
+
+
+def test_starting_exports_too_quickly_is_refused_with_a_message(client, make_user, platforms, connect, settings):
+    from django.core.cache import cache
+
+    cache.clear()  # counters of an earlier run must not count here
+    settings.STAREXPORT = {**settings.STAREXPORT, "CREATE_RATE": "2/m", "MAX_ACTIVE_JOBS_PER_USER": 50}
+    user = make_user("speedy")
+    connect(user, "github")
+    client.force_login(user)
+    codes = [client.post("/exports/new/", {"platform": "github", "formats": ["json"]}).status_code for _ in range(3)]
+    assert codes == [302, 302, 429]
+    third = client.post("/exports/new/", {"platform": "github", "formats": ["json"]})
+    assert "many exports in a short time" in third.content.decode()
