@@ -6,7 +6,7 @@ PY := .venv/bin/python
 
 # Tests run against the real services: PostgreSQL, Redis (a database of their own), real workers.
 TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/starexport} \
-	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/14} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/14} CACHE_REDIS_URL=$${TEST_CACHE_REDIS_URL:-redis://127.0.0.1:6379/15} \
 	STAREXPORT_VAR_DIR=$(CURDIR)/var/test MEDIA_ROOT=$(CURDIR)/var/test/storage \
 	EMAIL_URL= AWS_STORAGE_BUCKET_NAME= STAREXPORT_SANDBOX=
 

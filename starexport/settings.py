@@ -184,7 +184,13 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # A database of its own is kinder: clearing the cache must not drop queued tasks.
+            "LOCATION": env.str("CACHE_REDIS_URL", default=REDIS_URL),
+        }
+    }
 else:
     # The demo's embedded broker: kombu's filesystem transport, shared by web and worker.
     _broker_dir = VAR_DIR / "broker"
