@@ -131,6 +131,10 @@ def test_the_app_talks_to_the_services_of_this_file(services):
     env = {key: resolve(value) for key, value in environment(services["web"]).items()}
     assert urlsplit(env["DATABASE_URL"]).hostname == "postgres"
     assert urlsplit(env["REDIS_URL"]).hostname == "redis"
+    if "CACHE_REDIS_URL" in env:
+        cache, broker = urlsplit(env["CACHE_REDIS_URL"]), urlsplit(env["REDIS_URL"])
+        assert cache.hostname == "redis"
+        assert cache.path != broker.path, "the cache shares the broker's Redis database"
     endpoint = urlsplit(env["AWS_S3_ENDPOINT_URL"])
     assert endpoint.hostname in services
     assert str(services[endpoint.hostname]["image"]).startswith("minio/minio")
