@@ -16,6 +16,7 @@ from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db.models import Min
 from django.utils import timezone
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
@@ -103,6 +104,12 @@ def _records(job: ExportJob):
     )
 
 
+def _resources(job: ExportJob) -> list[str]:
+    """The job's resources in the order they were first fetched."""
+    firsts = job.records.values("resource").annotate(first=Min("position")).order_by("first")
+    return [row["resource"] for row in firsts]
+
+
 def media_plan(job: ExportJob) -> list[MediaFile]:
     """Give every downloaded file its unique, safe path inside the ZIP (stable across re-runs)."""
     names = UniqueNames()
@@ -156,20 +163,11 @@ def json_document(job: ExportJob, exported_at: str, media: list[MediaFile], fail
     """`{platform}-export-{id}.json`, written record by record."""
     head = {"platform": job.platform_id, "job_id": str(job.id), "exported_at": exported_at, "account": job.account}
     yield _json_bytes(head)[:-1] + b', "records": {'
-    current = None
-    first_in_resource = True
-    resources_seen = 0
-    for record in _records(job):
-        if record.resource != current:
-            if current is not None:
-                yield b"]"
-            yield (b", " if resources_seen else b"") + _json_bytes(record.resource) + b": ["
-            resources_seen += 1
-            current = record.resource
-            first_in_resource = True
-        yield (b"" if first_in_resource else b", ") + _json_bytes(record.data)
-        first_in_resource = False
-    if current is not None:
+    for n, resource in enumerate(_resources(job)):
+        yield (b", " if n else b"") + _json_bytes(resource) + b": ["
+        rows = job.records.filter(resource=resource).order_by("position").only("data").iterator(chunk_size=500)
+        for i, record in enumerate(rows):
+            yield (b", " if i else b"") + _json_bytes(record.data)
         yield b"]"
     yield b'}, "media": '
     yield _json_bytes(
@@ -184,7 +182,11 @@ def json_document(job: ExportJob, exported_at: str, media: list[MediaFile], fail
             for m in media
         ]
     )
-    yield b', "failures": ' + _json_bytes(failures) + b', "notes": ' + _json_bytes(job.notes) + b"}\n"
+    from exports.library import sources_of
+
+    yield b', "failures": ' + _json_bytes(failures) + b', "notes": ' + _json_bytes(job.notes)
+    # Which sources (the API, an official archive) saw each record, from the user's library.
+    yield b', "sources": ' + _json_bytes(sources_of(job)) + b"}\n"
 
 
 def csv_document(job: ExportJob) -> Iterator[bytes]:
@@ -246,6 +248,15 @@ def viewer_html(job: ExportJob, media: list[MediaFile], exported_at: str) -> byt
 
 
 def media_chunks(storage, name: str) -> Iterator[bytes]:
+    bucket = getattr(storage, "bucket", None)
+    if bucket is not None:
+        # django-storages' S3 file reads the whole object before the first byte; stream it instead.
+        body = bucket.Object(storage._normalize_name(name)).get()["Body"]
+        try:
+            yield from body.iter_chunks(READ_CHUNK)
+        finally:
+            body.close()
+        return
     with storage.open(name, "rb") as f:
         while block := f.read(READ_CHUNK):
             yield block

@@ -44,6 +44,12 @@ class ExportForm(forms.Form):
     )
     date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    only_new = forms.BooleanField(
+        required=False,
+        label="Only what is new since my last export",
+        help_text="Pages your library already has are not fetched again and files you have are not "
+        "downloaded again; the archive still holds your whole collection.",
+    )
     max_records = forms.IntegerField(
         required=False,
         label="At most this many records",
@@ -51,13 +57,15 @@ class ExportForm(forms.Form):
         widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
     )
 
-    def __init__(self, *args, platform: Platform | None = None, **kwargs):
+    def __init__(self, *args, platform: Platform | None = None, repeat: bool = False, **kwargs):
         kwargs.setdefault(
             "initial",
             {
                 "platform": platform.slug if platform else "",
                 "formats": ["json"],
                 "media_types": platform.media_kinds if platform else [],
+                # On by default once there is an earlier export to build on.
+                "only_new": repeat,
             },
         )
         super().__init__(*args, **kwargs)
@@ -84,6 +92,7 @@ class ExportForm(forms.Form):
             "date_to": data["date_to"].isoformat() if data.get("date_to") else None,
             "media_types": data.get("media_types") or [],
             "max_records": data.get("max_records"),
+            "only_new": data.get("only_new") or None,
         }
         return {
             "platform_slug": data["platform"],

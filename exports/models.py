@@ -43,6 +43,9 @@ class ExportJob(models.Model):
 
     account = models.JSONField(null=True, blank=True, help_text="The profile record, as the platform gave it.")
     records_count = models.PositiveIntegerField(default=0)
+    new_records = models.PositiveIntegerField(default=0, help_text="Records the library did not have before.")
+    media_reused = models.PositiveIntegerField(default=0, help_text="Files taken from the library, not downloaded.")
+    media_reused_bytes = models.BigIntegerField(default=0)
     pages_fetched = models.PositiveIntegerField(default=0)
     skipped_records = models.JSONField(default=list, blank=True)
     api_units = models.PositiveIntegerField(default=0)
@@ -154,3 +157,71 @@ class ExportRecord(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["job", "resource", "external_id"], name="unique_record_per_job")]
+
+
+class LibraryRecord(models.Model):
+    """A user's record, kept across jobs: what every export and import of it has seen (DESIGN §1)."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        ARCHIVE = "archive", "Official archive"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="library_records")
+    platform = models.ForeignKey("platforms.Platform", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, help_text="The resource the record comes from.")
+    external_id = models.CharField(max_length=255)
+    data = models.JSONField()
+    timestamp = models.CharField(max_length=32, blank=True)
+    sources = models.JSONField(default=list)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "platform", "kind", "external_id"], name="unique_library_record")
+        ]
+        indexes = [models.Index(fields=["owner", "platform", "timestamp"])]
+
+    def __str__(self):
+        return f"{self.platform_id} {self.kind} {self.external_id}"
+
+
+class LibraryMedia(models.Model):
+    """A verified media file of a user's, stored once by checksum and reused by later exports."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="library_media")
+    platform = models.ForeignKey("platforms.Platform", on_delete=models.CASCADE, related_name="+")
+    media_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=8)
+    ext = models.CharField(max_length=16, blank=True)
+    source_url = models.URLField(max_length=4096, blank=True)
+    record_ids = models.JSONField(default=list)
+    timestamp = models.CharField(max_length=32, blank=True)
+    caption = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=128, blank=True)
+    stored_name = models.CharField(max_length=512)
+    sources = models.JSONField(default=list)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "platform", "media_id"], name="unique_library_media")]
+
+    def __str__(self):
+        return f"{self.platform_id} {self.kind} {self.media_id}"
+
+
+class LibraryState(models.Model):
+    """Per user and platform: which resources the library holds whole (fetched to their end
+    without filters), so "only what is new" may stop at the first known page of those only."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    platform = models.ForeignKey("platforms.Platform", on_delete=models.CASCADE, related_name="+")
+    complete_resources = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "platform"], name="unique_library_state")]

@@ -27,6 +27,10 @@ def job_for_owner(user, job_id) -> ExportJob:
         raise Http404 from exc
 
 
+def has_finished_export(user, platform_slug: str) -> bool:
+    return ExportJob.objects.filter(owner=user, platform_id=platform_slug, status=ExportJob.Status.SUCCEEDED).exists()
+
+
 def active_jobs_count(user) -> int:
     return ExportJob.objects.filter(owner=user, status__in=ExportJob.RUNNING).count()
 
@@ -50,6 +54,8 @@ def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:
             "failed": job.media_failed,
             "bytes": job.media_bytes,
         },
+        # What the library saved: records it did not have, files not downloaded again.
+        "library": {"new_records": job.new_records, "reused": job.media_reused, "reused_bytes": job.media_reused_bytes},
         "failures": [{"media_id": f.media_id, "reason": f.last_error} for f in job_failures(job)[:500]],
         "notes": job.notes,
         "download_url": download_url,

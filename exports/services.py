@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tokens import NotConnected, token_for
+from exports import library
 from exports.models import ExportJob, ExportRecord, MediaFile
 from platforms.base import ExtractorError, FetchContext
 from platforms.client import ApiClient
@@ -83,6 +84,8 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
                 f"{platform.display_name} has no {', '.join(unsupported)} files to export.", field="media_types"
             )
         clean["media_types"] = sorted(set(kinds))
+    if options.get("only_new"):
+        clean["only_new"] = True
     if options.get("max_records") not in (None, ""):
         try:
             max_records = int(options["max_records"])
@@ -342,6 +345,8 @@ def job_fetch(job: ExportJob) -> None:
         from exports.importing import job_import
 
         job_import(job)
+        new = library.records_upsert(job, list(job.records.all()))
+        ExportJob.objects.filter(id=job.id).update(new_records=new)
         job.refresh_from_db()
         media_counters_update(job)
         return
@@ -352,9 +357,13 @@ def job_fetch(job: ExportJob) -> None:
     max_records = options.get("max_records")
     share = FETCH_SHARE_WITH_MEDIA if job.include_media else FETCH_SHARE_NO_MEDIA
 
+    only_new = bool(options.get("only_new"))
+    # Stopping at a known page is safe only where an earlier export fetched the resource whole.
+    whole = library.complete_resources(job) if only_new else set()
     position = job.records.count()
     kept = position
     pages = 0
+    new_records = 0
     skipped: list[dict] = []
 
     def on_request(resource: str, number: int) -> None:
@@ -392,15 +401,27 @@ def job_fetch(job: ExportJob) -> None:
                     data=record,
                 )
             )
+        known = resource in whole and library.records_known(job, resource, [r.external_id for r in records])
         ExportRecord.objects.bulk_create(records, ignore_conflicts=True)
+        new_records += library.records_upsert(job, records)
+        if known:
+            # Nothing new on this page: what follows is older and already in the library.
+            ctx.done.add(resource)
         if wanted_kinds:
             kept_ids = {r.external_id for r in records}
             items = [m for rid, ms in media_by_record.items() if rid in kept_ids for m in ms]
-            media_files_record(job, [m for m in items if m.kind in wanted_kinds])
+            media_files_record(job, [m for m in items if m.kind in wanted_kinds], reuse=only_new)
         if max_records and kept >= max_records:
             ctx.notes.append(f"Stopped at {max_records} records, as asked.")
             break
 
+    unfiltered = not (max_records or options.get("date_from") or options.get("date_to"))
+    if unfiltered and pages:
+        library.mark_complete(job, set(extractor.resources))
+    if only_new and not (max_records and kept >= max_records):
+        added = library.package(job, wanted_kinds=wanted_kinds)
+        if added:
+            ctx.notes.append(f"Only what is new was fetched; {added} earlier records come from your library.")
     account = ctx.account
     if account is None and extractor.account_resource:
         first = job.records.filter(resource=extractor.account_resource).first()
@@ -410,6 +431,7 @@ def job_fetch(job: ExportJob) -> None:
         notes=list(dict.fromkeys([*job.notes, *ctx.notes])),
         records_count=job.records.count(),
         pages_fetched=F("pages_fetched") + pages,
+        new_records=new_records,
         skipped_records=skipped[:1000],
         api_units=F("api_units") + client.units,
     )
@@ -417,11 +439,16 @@ def job_fetch(job: ExportJob) -> None:
     media_counters_update(job)
 
 
-def media_files_record(job: ExportJob, items) -> None:
-    """One row per media id; the same file reached from two records keeps both ids."""
+def media_files_record(job: ExportJob, items, *, reuse: bool = False) -> None:
+    """One row per media id; the same file reached from two records keeps both ids. With `reuse`,
+    a file the library has verified before is taken from it instead of being downloaded again."""
+    reusable = library.media_reusable(job, [i.media_id for i in items]) if reuse else {}
     for item in items:
         try:
             with transaction.atomic():
+                if item.media_id in reusable:
+                    library.reused_media_file(job, reusable[item.media_id], record_ids=[item.record_id]).save()
+                    continue
                 MediaFile.objects.create(
                     job=job,
                     media_id=item.media_id,
@@ -444,13 +471,18 @@ def media_counters_update(job: ExportJob) -> None:
     """Counters derived from the MediaFile rows, so they are right after any redelivery."""
     files = job.media_files.all()
     done = files.filter(status=MediaFile.Status.DONE)
+    reused = done.filter(extra__reused_from_library=True)
     ExportJob.objects.filter(id=job.id).update(
+        media_reused=reused.count(),
+        media_reused_bytes=reused.aggregate(n=Sum("size"))["n"] or 0,
         media_total=files.count(),
         media_done=done.count(),
         media_failed=files.filter(status=MediaFile.Status.FAILED).count(),
         media_bytes=done.aggregate(n=Sum("size"))["n"] or 0,
     )
-    job.refresh_from_db(fields=["media_total", "media_done", "media_failed", "media_bytes"])
+    job.refresh_from_db(
+        fields=["media_total", "media_done", "media_failed", "media_bytes", "media_reused", "media_reused_bytes"]
+    )
 
 
 def job_after_fetch(job: ExportJob, *, enqueue: bool = True) -> None:
@@ -564,6 +596,7 @@ def job_archive(job: ExportJob) -> None:
     def heartbeat(text: str) -> None:
         job_renew_lease(job, step=text)
 
+    library.media_sync(job)
     result = archive_build(job, on_progress=heartbeat)
     job_advance(
         job,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
 from celery import shared_task
 from django.conf import settings
 from django.db.models import Q
@@ -22,6 +24,8 @@ from platforms.base import ExtractorError
 log = logging.getLogger(__name__)
 Status = ExportJob.Status
 RETRY_BACKOFF = (10, 30, 90)
+# What storage raises when it is away: the OS's errors (local disk) and boto's (S3).
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError, S3UploadFailedError)
 
 
 def _retry_later(task, exc: ExtractorError, job: ExportJob) -> None:
@@ -96,7 +100,7 @@ def build_archive(self, job_id: str) -> None:
         return
     try:
         services.job_archive(job)
-    except OSError as exc:
+    except STORAGE_ERRORS as exc:
         # Storage trouble (S3 away, disk full): retried, then a clear failure. No half archive is
         # offered: the job only names its archive once the upload completed.
         if self.request.retries < len(RETRY_BACKOFF):

@@ -57,7 +57,8 @@ def export_new(request):
                     messages.success(request, f"Your {job.platform.display_name} export has started.")
                     return redirect(job)
     else:
-        form = ExportForm(platform=platform)
+        repeat = bool(platform) and selectors.has_finished_export(request.user, platform.slug)
+        form = ExportForm(platform=platform, repeat=repeat)
         status = 200
 
     if platform is None:

@@ -25,7 +25,8 @@ def _secret(name, default=""):
 
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = _secret("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdefghijklmnop")
+# The development default starts with "django-insecure-" so `check --deploy` flags it.
+SECRET_KEY = _secret("SECRET_KEY", default="django-insecure-dev-only-key-change-me-0123456789abcdefghijkl")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -138,6 +139,8 @@ MEDIA_URL = "/media/"
 
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
+    from boto3.s3.transfer import TransferConfig
+
     _file_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -153,7 +156,7 @@ if AWS_STORAGE_BUCKET_NAME:
             "signature_version": "s3v4",
             # The archive is a stream generated on the calling thread (it reads the database);
             # s3transfer's thread pool would read it from other threads.
-            "use_threads": False,
+            "transfer_config": TransferConfig(use_threads=False),
         },
     }
 else:
