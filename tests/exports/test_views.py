@@ -503,3 +503,21 @@ def test_starting_exports_too_quickly_is_refused_with_a_message(client, make_use
     assert codes == [302, 302, 429]
     third = client.post("/exports/new/", {"platform": "github", "formats": ["json"]})
     assert "many exports in a short time" in third.content.decode()
+
+
+def test_only_new_is_offered_and_on_by_default_for_a_repeat_export(client, make_user, platforms, connect):
+    user = make_user("again")
+    connect(user, "github")
+    client.force_login(user)
+
+    def only_new_input() -> str:
+        html = client.get("/exports/new/?platform=github").content.decode()
+        start = html.rindex("<input", 0, html.index('name="only_new"'))
+        return html[start : html.index(">", start)]
+
+    assert "checked" not in only_new_input()
+    ExportJob.objects.create(owner=user, platform_id="github", status=ExportJob.Status.SUCCEEDED)
+    assert "checked" in only_new_input()
+    response = client.post("/exports/new/", {"platform": "github", "formats": ["json"], "only_new": "on"})
+    job = ExportJob.objects.filter(owner=user).latest("created_at")
+    assert response.status_code == 302 and job.options == {"only_new": True}

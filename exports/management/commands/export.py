@@ -61,6 +61,11 @@ class Command(BaseCommand):
         parser.add_argument("--media", action="store_true", help="Download the media files too.")
         parser.add_argument("--format", default="json", help="Comma-separated metadata formats: json, csv.")
         parser.add_argument("--queue", action="store_true", help="Hand the job to the workers and follow it.")
+        parser.add_argument(
+            "--only-new",
+            action="store_true",
+            help="Fetch only what your library does not have yet; the archive still holds everything.",
+        )
 
     def handle(self, *args, **options):
         # stderr carries progress only: no log lines, no warnings.
@@ -76,6 +81,7 @@ class Command(BaseCommand):
                 platform_slug=options["platform"],
                 formats=formats,
                 include_media=options["media"],
+                options={"only_new": options["only_new"]},
                 enqueue=options["queue"],
             )
         except services.ExportRequestError as exc:

@@ -1,0 +1,77 @@
+"""The library: records and media kept across jobs; "only what is new"."""
+
+import json
+import zipfile
+
+import pytest
+
+from exports import services
+from exports.models import ExportJob, LibraryMedia, LibraryRecord
+from tests.conftest import verify_archive
+
+
+@pytest.fixture
+def lena(transactional_db, make_user, platforms, connect, sandbox):
+    user = make_user("lena")
+    connect(user, "reddit")
+    return user
+
+
+def run(user, **options):
+    job = services.export_job_create(
+        owner=user, platform_slug="reddit", include_media=True, formats=["json"], options=options, enqueue=False
+    )
+    job = services.job_run_inline(job)
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    return job
+
+
+def listing_requests(stats: dict) -> dict:
+    return {path: n for path, n in stats["requests"].items() if path.startswith("/reddit/user/")}
+
+
+def media_bytes(stats: dict) -> int:
+    return sum(n for path, n in stats["bytes_by_path"].items() if path.startswith("/reddit/media/"))
+
+
+def test_an_export_fills_the_library(lena):
+    job = run(lena)
+    assert LibraryRecord.objects.filter(owner=lena, platform_id="reddit").count() == job.records_count
+    assert LibraryMedia.objects.filter(owner=lena, platform_id="reddit").count() == job.media_done
+    assert job.new_records == job.records_count
+    assert set(LibraryRecord.objects.values_list("sources", flat=True).distinct()[0]) == {"api"}
+
+
+def test_a_repeat_export_of_an_unchanged_account_fetches_one_page_per_resource_and_no_bytes(lena, sandbox):
+    first = run(lena)
+    sandbox.sandbox.reset()
+    second = run(lena, only_new=True)
+    stats = sandbox.sandbox.stats()
+    assert listing_requests(stats) and all(n <= 1 for n in listing_requests(stats).values()), listing_requests(stats)
+    assert media_bytes(stats) == 0
+    assert second.new_records == 0
+    # The archive is still the whole collection, its media taken from the library.
+    assert second.records_count == first.records_count
+    assert second.media_done == first.media_done == second.media_reused
+    assert second.media_reused_bytes == first.media_bytes
+    path = services.archive_location(second)
+    verify_archive(path, "reddit", "--media")
+    with zipfile.ZipFile(path) as archive:
+        document = json.loads(archive.read(f"{second.base_name}.json"))
+    assert sum(len(v) for v in document["records"].values()) == first.records_count
+
+
+def test_a_partial_first_export_does_not_make_the_next_one_stop_early(lena, sandbox):
+    run(lena, max_records=3)
+    full = run(lena, only_new=True)
+    assert full.records_count == 36
+    assert full.new_records == 33
+
+
+def test_a_date_range_of_a_repeat_export_selects_from_the_library(lena):
+    everything = run(lena)
+    dates = sorted(everything.records.values_list("timestamp", flat=True))
+    middle = dates[len(dates) // 2][:10]
+    later = run(lena, only_new=True, date_from=middle)
+    assert 0 < later.records_count < everything.records_count
+    assert all(r.timestamp[:10] >= middle for r in later.records.all() if r.timestamp)
