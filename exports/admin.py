@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from exports import services
-from exports.models import ExportJob, MediaFile
+from exports.models import ExportJob, ExportSchedule, LibraryRecord, MediaFile
 
 INLINE_FILES = 100
 
@@ -188,4 +188,33 @@ class MediaFileAdmin(admin.ModelAdmin):
         "last_error",
         "lease_until",
         "updated_at",
+    ]
+
+
+@admin.register(ExportSchedule)
+class ExportScheduleAdmin(admin.ModelAdmin):
+    list_display = ["owner", "platform", "frequency", "include_media", "enabled", "last_job", "created_at"]
+    list_filter = ["frequency", "platform", "enabled"]
+    search_fields = ["owner__username", "owner__email"]
+    list_select_related = ["owner", "platform", "last_job"]
+    raw_id_fields = ["owner", "last_job"]
+    readonly_fields = ["periodic_task", "created_at"]
+
+
+@admin.register(LibraryRecord)
+class LibraryRecordAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "owner", "platform", "kind", "timestamp", "sources", "last_seen"]
+    list_filter = ["platform", "kind"]
+    search_fields = ["external_id", "owner__username"]
+    list_select_related = ["owner", "platform"]
+    readonly_fields = [
+        "owner",
+        "platform",
+        "kind",
+        "external_id",
+        "data",
+        "timestamp",
+        "sources",
+        "first_seen",
+        "last_seen",
     ]

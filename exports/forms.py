@@ -7,7 +7,7 @@ has, media it can give, a sensible date range) is decided by `services.export_jo
 
 from django import forms
 
-from exports.models import ExportJob
+from exports.models import ExportJob, ExportSchedule
 from exports.services import FORMATS, MEDIA_KINDS
 from platforms.models import Platform
 
@@ -111,3 +111,13 @@ class ExportFilterForm(forms.Form):
         self.fields["platform"].choices = [("", "Any platform")] + [
             (p.slug, p.display_name) for p in Platform.objects.all()
         ]
+
+
+class ScheduleForm(forms.Form):
+    platform_slug = forms.ChoiceField(label="Platform")
+    frequency = forms.ChoiceField(label="How often", choices=ExportSchedule.Frequency.choices)
+    include_media = forms.BooleanField(required=False, initial=True, label="Include media files")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["platform_slug"].choices = [(p.slug, p.display_name) for p in Platform.objects.filter(enabled=True)]

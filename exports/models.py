@@ -225,3 +225,30 @@ class LibraryState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "platform"], name="unique_library_state")]
+
+
+class ExportSchedule(models.Model):
+    """A repeat export: only what is new, on a schedule kept in Celery beat's database tables."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Every day"
+        WEEKLY = "weekly", "Every week"
+        MONTHLY = "monthly", "Every month"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_schedules")
+    platform = models.ForeignKey("platforms.Platform", on_delete=models.CASCADE, related_name="+")
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.WEEKLY)
+    include_media = models.BooleanField(default=True)
+    formats = models.JSONField(default=list)
+    enabled = models.BooleanField(default=True)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_job = models.ForeignKey(ExportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "platform"], name="one_schedule_per_platform")]
+
+    def __str__(self):
+        return f"{self.get_frequency_display()} {self.platform_id} export of {self.owner}"

@@ -86,6 +86,8 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
         clean["media_types"] = sorted(set(kinds))
     if options.get("only_new"):
         clean["only_new"] = True
+    if options.get("scheduled"):
+        clean["scheduled"] = True
     if options.get("max_records") not in (None, ""):
         try:
             max_records = int(options["max_records"])
@@ -665,6 +667,10 @@ def job_notify(job: ExportJob) -> bool:
 
     if not job.owner.email:
         return False
+    if job.options.get("scheduled") and job.status == Status.SUCCEEDED and not (job.new_records or _new_media(job)):
+        # A scheduled export says something only when something new arrived.
+        ExportJob.objects.filter(id=job.id, notified_at__isnull=True).update(notified_at=timezone.now())
+        return False
     claimed = ExportJob.objects.filter(id=job.id, notified_at__isnull=True, status__in=ExportJob.FINISHED).update(
         notified_at=timezone.now()
     )
@@ -684,6 +690,10 @@ def job_notify(job: ExportJob) -> bool:
     message.attach_alternative(html, "text/html")
     message.send()
     return True
+
+
+def _new_media(job: ExportJob) -> int:
+    return job.media_done - job.media_reused
 
 
 def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:

@@ -150,3 +150,13 @@ def expire_archives() -> int:
     for job in ExportJob.objects.filter(status=Status.SUCCEEDED, expires_at__lt=timezone.now()):
         count += services.job_expire(job)
     return count
+
+
+@shared_task
+def run_schedule(schedule_id: int) -> str | None:
+    from exports.models import ExportSchedule
+    from exports.schedules import schedule_run
+
+    schedule = ExportSchedule.objects.select_related("owner", "platform").filter(id=schedule_id).first()
+    job = schedule_run(schedule) if schedule else None
+    return str(job.id) if job else None

@@ -9,9 +9,9 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.tokens import connection_state
-from exports import selectors, services
-from exports.forms import ExportFilterForm, ExportForm
-from exports.models import ExportJob
+from exports import schedules, selectors, services
+from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
+from exports.models import ExportJob, ExportSchedule
 from platforms.models import Platform
 from platforms.selectors import platform_cards
 
@@ -156,3 +156,32 @@ def export_download(request, job_id):
         return render(request, "exports/download_missing.html", {"job": job}, status=404)
     archive = default_storage.open(job.archive_name, "rb")
     return FileResponse(archive, as_attachment=True, filename=f"{job.base_name}.zip", content_type="application/zip")
+
+
+@login_required
+def schedule_list(request):
+    form = ScheduleForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                schedule = schedules.schedule_save(owner=request.user, **form.cleaned_data)
+            except services.ExportRequestError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Saved: {schedule}.")
+                return redirect("exports:schedules")
+    items = ExportSchedule.objects.filter(owner=request.user).select_related("platform", "last_job")
+    return render(request, "exports/schedules.html", {"form": form, "schedules": items}, status=status)
+
+
+@login_required
+@require_POST
+def schedule_remove(request, schedule_id):
+    schedule = ExportSchedule.objects.filter(id=schedule_id, owner=request.user).first()
+    if schedule is None:
+        raise Http404
+    schedules.schedule_delete(schedule)
+    messages.info(request, "The schedule was removed.")
+    return redirect("exports:schedules")

@@ -1,0 +1,88 @@
+"""Scheduled exports: each schedule is a django-celery-beat PeriodicTask (schedules in the
+database, editable in the admin) that starts an "only what is new" export; the owner is emailed
+only when something new arrived."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from exports import services
+from exports.models import ExportSchedule
+from platforms.models import Platform
+
+# Every schedule runs at night (UTC); the minute is spread by id so they do not all start at once.
+HOUR = 3
+
+
+def _crontab(schedule: ExportSchedule) -> CrontabSchedule:
+    minute = str(schedule.id * 7 % 60)
+    fields = {"minute": minute, "hour": str(HOUR), "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
+    if schedule.frequency == ExportSchedule.Frequency.WEEKLY:
+        fields["day_of_week"] = "1"
+    elif schedule.frequency == ExportSchedule.Frequency.MONTHLY:
+        fields["day_of_month"] = "1"
+    crontab, _ = CrontabSchedule.objects.get_or_create(timezone="UTC", **fields)
+    return crontab
+
+
+def schedule_save(
+    *, owner, platform_slug: str, frequency: str, include_media: bool = True, formats: list[str] | None = None
+) -> ExportSchedule:
+    platform = Platform.objects.filter(slug=platform_slug, enabled=True).first()
+    if platform is None:
+        raise services.ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
+    if frequency not in ExportSchedule.Frequency.values:
+        raise services.ExportRequestError(f"Unknown frequency {frequency!r}.", field="frequency")
+    include_media = include_media and platform.supports_media
+    with transaction.atomic():
+        schedule, _ = ExportSchedule.objects.update_or_create(
+            owner=owner,
+            platform=platform,
+            defaults={
+                "frequency": frequency,
+                "include_media": include_media,
+                "formats": formats or ["json", "csv"],
+                "enabled": True,
+            },
+        )
+        task = schedule.periodic_task or PeriodicTask(name=f"export-schedule-{schedule.id}")
+        task.task = "exports.tasks.run_schedule"
+        task.crontab = _crontab(schedule)
+        task.interval = None
+        task.args = json.dumps([schedule.id])
+        task.enabled = True
+        task.description = str(schedule)
+        task.save()
+        if schedule.periodic_task_id != task.id:
+            schedule.periodic_task = task
+            schedule.save(update_fields=["periodic_task"])
+    return schedule
+
+
+def schedule_delete(schedule: ExportSchedule) -> None:
+    with transaction.atomic():
+        if schedule.periodic_task_id:
+            PeriodicTask.objects.filter(id=schedule.periodic_task_id).delete()
+        schedule.delete()
+
+
+def schedule_run(schedule: ExportSchedule):
+    """Start the schedule's export now; None when it cannot run (the reason is on the schedule's
+    platform connection or the user's running-jobs limit, both shown on the schedules page)."""
+    if not schedule.enabled:
+        return None
+    try:
+        job = services.export_job_create(
+            owner=schedule.owner,
+            platform_slug=schedule.platform_id,
+            formats=schedule.formats,
+            include_media=schedule.include_media,
+            options={"only_new": True, "scheduled": True},
+        )
+    except services.ExportRequestError:
+        return None
+    ExportSchedule.objects.filter(id=schedule.id).update(last_job=job)
+    return job
