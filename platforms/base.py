@@ -74,6 +74,8 @@ class FetchContext:
     notes: list[str] = field(default_factory=list)
     # Called with (resource, page_number) before each request, for progress.
     on_request: Any = None
+    # Resources to stop paging: the caller adds one when a page held nothing new.
+    done: set[str] = field(default_factory=set)
 
 
 class Extractor:
@@ -152,6 +154,8 @@ class Extractor:
             response = client.get(req)
             page = self.parse(resource, client.json(response), dict(response.headers))
             yield resource, page
+            if resource in ctx.done:
+                return
             client.pause(self.wait_seconds(dict(response.headers)))
             if not page.next or number >= client.max_pages:
                 return
