@@ -317,6 +317,13 @@ class RedditExtractor(Extractor):
             )
         ]
 
+    def finish_media(self, media_file, path, fetch) -> dict | None:
+        """The downloader's last step: a v.redd.it video gets its separate sound track joined in."""
+        # Imported here: parsing stays free of the downloader and its models.
+        from platforms.reddit.media import merge_audio
+
+        return merge_audio(media_file, path, fetch)
+
     def _direct_link(self, post: dict, post_id: str, caption: str, base: dict) -> list[MediaItem]:
         url = _url(post.get("url_overridden_by_dest") or post.get("url"))
         if not url.startswith(("http://", "https://")):

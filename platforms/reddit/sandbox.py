@@ -1,12 +1,21 @@
 """Reddit's OAuth API in the sandbox: /api/v1/me and the user's submitted, comments and saved
 Listings (`after` paging, the 1,000-item cap) with i.redd.it images, galleries, v.redd.it videos,
 link previews and crossposts, X-Ratelimit-* headers and Reddit's own error bodies. Without
-`raw_json=1`, strings come back HTML-escaped as Reddit's legacy encoding does."""
+`raw_json=1`, strings come back HTML-escaped as Reddit's legacy encoding does.
+
+As on v.redd.it, a video's sound is a separate AAC-in-MP4 file beside its picture: the media host
+serves `rd-v<id>-DASH_480.mp4` (silent) and `rd-v<id>-DASH_AUDIO_128.mp4`, or the older name
+`rd-v<id>-DASH_audio.mp4`, or no audio file at all for a post without sound."""
 
 from __future__ import annotations
 
+import array
+import io
+import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from platforms.sandbox.core import PlatformSandbox, SbRequest, SbResponse
 
@@ -15,6 +24,9 @@ LISTING_LIMIT = 1000
 MAX_LIMIT = 100
 RESOURCES = ("submitted", "comments", "saved")
 SUBREDDITS = ["pics", "videos", "AskReddit", "programming", "DataHoarder"]
+# Reddit's current audio name and the one older posts keep; the extractor tries them in this order.
+AUDIO_NAMES = ("DASH_AUDIO_128.mp4", "DASH_audio.mp4")
+AUDIO_FILE = re.compile(r"rd-(v[0-9a-z]+)-(DASH_AUDIO_128\.mp4|DASH_audio\.mp4)")
 BUSY_PAGE = (
     b"<!doctype html><html><head><title>Reddit - Dive into anything</title></head><body>"
     b"<h1>all of our servers are busy right now</h1><p>please try again in a minute</p></body></html>"
@@ -28,6 +40,33 @@ def _id36(number: int) -> str:
         number, rest = divmod(number, 36)
         out = digits[rest] + out
     return out or "0"
+
+
+@lru_cache(maxsize=32)
+def aac_audio(seed: str, seconds: float = 1.0, rate: int = 44100) -> bytes:
+    """A real AAC track alone in a fragmented MP4, as DASH serves it: a tone whose pitch follows
+    the seed, so different videos mostly sound different."""
+    import av
+
+    pitch = 220 + sum(map(ord, seed)) % 440
+    out = io.BytesIO()
+    container = av.open(out, mode="w", format="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+    stream = container.add_stream("aac", rate=rate, layout="stereo")
+    total = max(1, int(seconds * rate))
+    for start in range(0, total, 1024):
+        samples = array.array(
+            "f", (0.3 * math.sin(2 * math.pi * pitch * i / rate) for i in range(start, min(start + 1024, total)))
+        )
+        frame = av.AudioFrame(format="fltp", layout="stereo", samples=len(samples))
+        for plane in frame.planes:
+            plane.update(samples.tobytes())
+        frame.sample_rate, frame.pts = rate, start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return out.getvalue()
 
 
 def _legacy_escape(value):
@@ -211,13 +250,18 @@ class Sandbox(PlatformSandbox):
             "thumbnail": self.media_url(req, f"rd-{post_id}-thumb.jpg", w=140, h=140),
         }
 
+    def audio_track(self, video_id: str) -> str | None:
+        """The name of the video's audio file on the media host, or None for a video without sound.
+        Post ids count up, so the last digit takes turns: no sound, the older name, the current one."""
+        return (None, AUDIO_NAMES[1], AUDIO_NAMES[0])[int(video_id[-1], 36) % 3]
+
     def video_post(self, req: SbRequest, post_id: str) -> dict:
         video_id = f"v{post_id}"
         video = {
             "reddit_video": {
                 "bitrate_kbps": 1200,
                 "fallback_url": self.media_url(req, f"rd-{video_id}-DASH_480.mp4", source="fallback"),
-                "has_audio": False,
+                "has_audio": self.audio_track(video_id) is not None,
                 "height": 240,
                 "width": 320,
                 "scrubber_media_url": self.media_url(req, f"rd-{video_id}-DASH_96.mp4"),
@@ -331,6 +375,17 @@ class Sandbox(PlatformSandbox):
             "before": chunk[0]["data"]["name"] if chunk and start else None,
         }
         return self.ok(req, {"kind": "Listing", "data": data})
+
+    def media_response(self, req: SbRequest, name: str) -> SbResponse | None:
+        match = AUDIO_FILE.fullmatch(name)
+        if match is None:
+            return None
+        video_id, track = match.groups()
+        if self.audio_track(video_id) != track:
+            # Only one of the two names exists, and neither for a post without sound.
+            return SbResponse(404, b"Not Found\n", {"Content-Type": "text/plain"})
+        headers = {"Content-Type": "audio/mp4", "Cache-Control": "max-age=86400"}
+        return SbResponse(200, aac_audio(f"rd-{video_id}"), headers)
 
     # --- Reddit's answers ----------------------------------------------------------------------
     def rate_headers(self, remaining: float = 599.0, reset: int | None = None) -> dict[str, str]:
