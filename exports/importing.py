@@ -394,6 +394,9 @@ def _check_totals(count: int, total: int, packed_size: int) -> None:
             f"it unpacks to {_size(total)}, more than the {_size(limit('IMPORT_MAX_BYTES'))} allowed "
             "(STAREXPORT_IMPORT_MAX_BYTES)."
         )
+
+
+def _check_ratio(total: int, packed_size: int) -> None:
     ratio = limit("IMPORT_MAX_RATIO")
     if total > RATIO_FLOOR and total > ratio * max(packed_size, 1):
         raise refused(
@@ -433,33 +436,47 @@ def _open_zip(fileobj: IO[bytes], packed_size: int) -> ZipReader:
         if name in infos:
             raise refused(f"{name} is in it twice.")
         infos[name] = info
+    # Each member was reasonable; together they may still be a bomb.
+    _check_ratio(sum(i.file_size for i in listed), packed_size)
     return ZipReader(zf, infos, packed_size)
 
 
 def _open_tar(fileobj: IO[bytes], packed_size: int) -> TarReader:
+    """A tar's directory is spread through its (compressed) stream: the limits are checked member by
+    member while it is read, so a bomb is refused before its body is decompressed."""
+    ratio = limit("IMPORT_MAX_RATIO")
+    infos: dict[str, tarfile.TarInfo] = {}
+    count = total = 0
     try:
         tf = tarfile.open(fileobj=fileobj, mode="r:*")
-        listed = tf.getmembers()
+        while (member := tf.next()) is not None:
+            name = member.name.removeprefix("./")
+            count += 1
+            total += member.size if member.isfile() else 0
+            _check_totals(count, total, packed_size)
+            unpacked = member.offset_data + member.size
+            if unpacked > RATIO_FLOOR and unpacked > ratio * max(fileobj.tell(), 1):
+                raise refused(
+                    f"{name} would unpack to {_size(unpacked)} from {_size(fileobj.tell())} read, more than "
+                    f"{ratio}:1 — a zip bomb (STAREXPORT_IMPORT_MAX_RATIO)."
+                )
+            problem = check_member_name(name)
+            if problem:
+                raise refused(f"the member name {name!r} {problem}.")
+            if member.issym() or member.islnk():
+                raise refused(f"{name} is a link.")
+            if member.isdir():
+                continue
+            if not member.isfile() or member.issparse():
+                raise refused(f"{name} is not a plain file.")
+            if name in infos:
+                raise refused(f"{name} is in it twice.")
+            infos[name] = member
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise damaged(
             f"it is not a complete tar archive ({exc}); it may have been cut short while downloading."
         ) from exc
-    _check_totals(len(listed), sum(m.size for m in listed if m.isfile()), packed_size)
-    infos: dict[str, tarfile.TarInfo] = {}
-    for member in listed:
-        name = member.name.removeprefix("./")
-        problem = check_member_name(name)
-        if problem:
-            raise refused(f"the member name {name!r} {problem}.")
-        if member.issym() or member.islnk():
-            raise refused(f"{name} is a link.")
-        if member.isdir():
-            continue
-        if not member.isfile() or member.issparse():
-            raise refused(f"{name} is not a plain file.")
-        if name in infos:
-            raise refused(f"{name} is in it twice.")
-        infos[name] = member
+    _check_ratio(total, packed_size)
     return TarReader(tf, infos, packed_size)
 
 

@@ -1,0 +1,297 @@
+"""X's archive ("Settings → Your account → Download an archive of your data").
+
+Layout (a ZIP, sometimes inside one folder):
+    data/tweets.js, or data/tweet.js in older archives, split as data/tweets-part1.js … when large:
+        window.YTD.tweets.part0 = [{"tweet": {...API v1.1 tweet...}}, ...]
+    data/tweets_media/<tweet id>-<file name of the media URL>   (data/tweet_media/ in older ones)
+    data/deleted-tweets.js and data/deleted_tweets_media/        (tweets deleted in the last 30 days)
+    data/account.js (username, id, display name), data/profile.js (bio, website, avatar)
+
+Tweets are mapped into the shape the API v2 timeline gives (what the extractor keeps), with the
+media joined under `media` as the extractor joins `includes.media`, so the media ids (media keys)
+and URLs are the extractor's own. Whatever the archive says that v2 has no field for stays under
+`archive`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from posixpath import basename
+from urllib.parse import urlsplit
+
+from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, iso_from
+
+TWEET_FILES = re.compile(r"(?:^|/)data/tweets?(?:-part\d+)?\.js$")
+DELETED_FILES = re.compile(r"(?:^|/)data/deleted-tweets?(?:-part\d+)?\.js$")
+ACCOUNT_FILE = re.compile(r"(?:^|/)data/account\.js$")
+PROFILE_FILE = re.compile(r"(?:^|/)data/profile\.js$")
+MEDIA_FILE = re.compile(r"(?:^|/)data/(tweets?_media|deleted_tweets_media)/(\d+)-([^/]+)$")
+MEDIA_DIRS = {"tweets": ("tweets_media", "tweet_media"), "deleted_tweets": ("deleted_tweets_media",)}
+# API v2 media keys are the media id behind a prefix for its type.
+KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
+VIDEO_EXTS = ("mp4", "mov", "m4v")
+# Fields of a v1.1 tweet that the v2 shape below already says, in its own words.
+MAPPED = {
+    "id",
+    "id_str",
+    "full_text",
+    "text",
+    "created_at",
+    "lang",
+    "source",
+    "favorite_count",
+    "retweet_count",
+    "possibly_sensitive",
+    "entities",
+    "extended_entities",
+    "in_reply_to_status_id",
+    "in_reply_to_status_id_str",
+    "in_reply_to_user_id",
+    "in_reply_to_user_id_str",
+    "edit_info",
+    "deleted_at",
+}
+
+
+def _int(value) -> int:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _v2_time(value) -> str | None:
+    """v2 writes `2017-06-26T10:57:22.000Z`; the archive `Mon Jun 26 10:57:22 +0000 2017`."""
+    moment = iso_from(value)
+    return moment[:-1] + ".000Z" if moment else None
+
+
+def _span(indices) -> dict:
+    start, end = (_int(i) for i in (indices or [0, 0])[:2])
+    return {"start": start, "end": end}
+
+
+def _entities(raw: dict, media: list[dict]) -> dict:
+    entities = raw.get("entities") or {}
+    found: dict[str, list] = {}
+    urls = [
+        {**_span(u.get("indices")), **{k: u[k] for k in ("url", "expanded_url", "display_url") if u.get(k)}}
+        for u in entities.get("urls") or []
+    ]
+    # v2 lists a media item's t.co link among the urls, with its media key.
+    for item, key in ((m, m["media_key"]) for m in media):
+        source = item.get("_entity") or {}
+        if source.get("url"):
+            urls.append(
+                {
+                    **_span(source.get("indices")),
+                    "url": source["url"],
+                    "expanded_url": source.get("expanded_url", ""),
+                    "display_url": source.get("display_url", ""),
+                    "media_key": key,
+                }
+            )
+    if urls:
+        found["urls"] = urls
+    mentions = [
+        {
+            **_span(m.get("indices")),
+            "username": m.get("screen_name", ""),
+            "id": str(m.get("id_str") or m.get("id") or ""),
+        }
+        for m in entities.get("user_mentions") or []
+    ]
+    if mentions:
+        found["mentions"] = mentions
+    for source, target in (("hashtags", "hashtags"), ("symbols", "cashtags")):
+        tags = [{**_span(t.get("indices")), "tag": t.get("text", "")} for t in entities.get(source) or []]
+        if tags:
+            found[target] = tags
+    return found
+
+
+def _v2_media(raw: dict) -> list[dict]:
+    # extended_entities lists every photo of a tweet; entities only the first.
+    items = (raw.get("extended_entities") or {}).get("media") or (raw.get("entities") or {}).get("media") or []
+    joined = []
+    for item in items:
+        kind = item.get("type") or "photo"
+        media_id = str(item.get("id_str") or item.get("id"))
+        picture = item.get("media_url_https") or item.get("media_url") or ""
+        size = item.get("original_info") or {}
+        large = (item.get("sizes") or {}).get("large") or {}
+        v2 = {
+            "media_key": f"{KEY_PREFIX.get(kind, '3')}_{media_id}",
+            "type": kind,
+            "width": _int(size.get("width") or large.get("w")) or None,
+            "height": _int(size.get("height") or large.get("h")) or None,
+        }
+        if kind == "photo":
+            v2["url"] = picture
+        else:
+            v2["preview_image_url"] = picture
+            video = item.get("video_info") or {}
+            v2["variants"] = [
+                {
+                    **({"bit_rate": _int(v["bitrate"])} if "bitrate" in v else {}),
+                    "content_type": v.get("content_type", ""),
+                    "url": v.get("url", ""),
+                }
+                for v in video.get("variants") or []
+            ]
+            if video.get("duration_millis"):
+                v2["duration_ms"] = _int(video["duration_millis"])
+        if item.get("ext_alt_text"):
+            v2["alt_text"] = item["ext_alt_text"]
+        v2["_entity"] = item
+        joined.append({k: v for k, v in v2.items() if v is not None})
+    return joined
+
+
+def tweet_v2(raw: dict) -> dict:
+    """An archive tweet (API v1.1 fields as strings) in the API v2 shape the extractor keeps."""
+    tweet_id = str(raw.get("id_str") or raw["id"])
+    if not tweet_id.isdigit():
+        raise ValueError(f"a tweet id that is not a number: {tweet_id!r}")
+    media = _v2_media(raw)
+    record = {
+        "id": tweet_id,
+        "text": raw.get("full_text") or raw.get("text") or "",
+        "created_at": _v2_time(raw.get("created_at")),
+        "lang": raw.get("lang"),
+        "source": re.sub(r"<[^>]+>", "", raw.get("source") or "") or None,
+        "public_metrics": {
+            "retweet_count": _int(raw.get("retweet_count")),
+            "like_count": _int(raw.get("favorite_count")),
+        },
+        "possibly_sensitive": raw.get("possibly_sensitive"),
+        "entities": _entities(raw, media),
+    }
+    if record["created_at"] is None:
+        raise ValueError(f"no readable created_at: {raw.get('created_at')!r}")
+    edit = raw.get("edit_info") or {}
+    history = (edit.get("initial") or (edit.get("edit") or {}).get("editControlInitial") or {}).get("editTweetIds")
+    if history:
+        record["edit_history_tweet_ids"] = [str(i) for i in history]
+    if raw.get("in_reply_to_user_id_str") or raw.get("in_reply_to_user_id"):
+        record["in_reply_to_user_id"] = str(raw.get("in_reply_to_user_id_str") or raw.get("in_reply_to_user_id"))
+    replied = raw.get("in_reply_to_status_id_str") or raw.get("in_reply_to_status_id")
+    if replied:
+        record["referenced_tweets"] = [{"type": "replied_to", "id": str(replied)}]
+    if raw.get("deleted_at"):
+        record["deleted_at"] = _v2_time(raw["deleted_at"])
+    if media:
+        record["attachments"] = {"media_keys": [m["media_key"] for m in media]}
+    record["media"] = [{k: v for k, v in m.items() if k != "_entity"} for m in media]
+    rest = {k: v for k, v in raw.items() if k not in MAPPED}
+    if rest:
+        record["archive"] = rest
+    return {k: v for k, v in record.items() if v is not None}
+
+
+class Importer(BaseImporter):
+    slug = "twitter"
+    name = "X"
+    article = "an"
+    expected = "it has no data/tweets.js (an X archive keeps the posts there)."
+
+    def detect(self, names: list[str]) -> bool:
+        return any(TWEET_FILES.search(n) for n in names)
+
+    def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        names = archive.namelist()
+        # Media files by (folder kind, tweet id): the name after the id is the media URL's.
+        self.media_files: dict[tuple[str, str], list[str]] = {}
+        for name in names:
+            match = MEDIA_FILE.search(name)
+            if match:
+                self.media_files.setdefault((match.group(1), match.group(2)), []).append(name)
+        self.claimed: set[str] = set()
+        for resource, pattern in (("tweets", TWEET_FILES), ("deleted_tweets", DELETED_FILES)):
+            for name in sorted((n for n in names if pattern.search(n)), key=_part_order):
+                items = self.load_json(archive, name, js=True)
+                yield from self.each(resource, items, lambda item, r=resource: self.tweet(r, item), where=name)
+
+    def tweet(self, resource: str, item: dict) -> tuple[dict, list[ImportedMedia]]:
+        raw = item.get("tweet", item) if isinstance(item, dict) else item
+        record = tweet_v2(raw)
+        return record, self.media(resource, record)
+
+    def media(self, resource: str, record: dict) -> list[ImportedMedia]:
+        """The extractor's media items for the tweet, each found in the archive where it is there."""
+        files = [n for f in MEDIA_DIRS[resource] for n in self.media_files.get((f, record["id"]), [])]
+        by_file = {n.rsplit("/", 1)[-1].split("-", 1)[1]: n for n in files}
+        found = []
+        for item in self.extractor.media_for(record):
+            source = next((m for m in record["media"] if m["media_key"] == item.media_id.removesuffix("_preview")), {})
+            if item.kind == "video":
+                candidates = [_url_file(v.get("url", "")) for v in source.get("variants") or []]
+                member = next((by_file[c] for c in candidates if c in by_file and by_file[c] not in self.claimed), None)
+                if member is None:
+                    # X names a video after one of its renditions, not always one the JSON lists.
+                    member = next(
+                        (n for n in files if n not in self.claimed and n.rsplit(".", 1)[-1].lower() in VIDEO_EXTS), None
+                    )
+            else:
+                picture = source.get("url") or source.get("preview_image_url") or ""
+                member = by_file.get(_url_file(picture))
+            if member:
+                self.claimed.add(member)
+            found.append(
+                ImportedMedia(
+                    member=member,
+                    url=item.url,
+                    kind=item.kind,
+                    media_id=item.media_id,
+                    record_id=item.record_id,
+                    timestamp=item.timestamp,
+                    caption=item.caption,
+                    ext=item.ext,
+                    extra=item.extra,
+                )
+            )
+        return found
+
+    def account(self, archive: ArchiveReader) -> dict | None:
+        names = archive.namelist()
+        account_name = next((n for n in names if ACCOUNT_FILE.search(n)), None)
+        if account_name is None:
+            return None
+        rows = self.load_json(archive, account_name, js=True) or [{}]
+        account = (rows[0] if isinstance(rows, list) and rows else {}).get("account") or {}
+        profile_name = next((n for n in names if PROFILE_FILE.search(n)), None)
+        profile = {}
+        if profile_name:
+            rows = self.load_json(archive, profile_name, js=True) or [{}]
+            profile = (rows[0] if isinstance(rows, list) and rows else {}).get("profile") or {}
+        description = profile.get("description") or {}
+        record = {
+            "id": str(account.get("accountId") or ""),
+            "username": account.get("username"),
+            "name": account.get("accountDisplayName"),
+            "created_at": account.get("createdAt"),
+            "description": description.get("bio"),
+            "location": description.get("location"),
+            "url": description.get("website"),
+            "profile_image_url": profile.get("avatarMediaUrl"),
+        }
+        rest = {
+            "email": account.get("email"),
+            "created_via": account.get("createdVia"),
+            "header_image_url": profile.get("headerMediaUrl"),
+        }
+        record = {k: v for k, v in record.items() if v}
+        rest = {k: v for k, v in rest.items() if v}
+        if rest:
+            record["archive"] = rest
+        return record if record.get("id") or record.get("username") else None
+
+
+def _url_file(url: str) -> str:
+    return basename(urlsplit(url).path) if url else ""
+
+
+def _part_order(name: str) -> tuple[int, str]:
+    match = re.search(r"-part(\d+)\.js$", name)
+    return (int(match.group(1)) if match else 0, name)

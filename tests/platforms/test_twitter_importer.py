@@ -1,0 +1,147 @@
+import io
+
+import pytest
+
+from exports.importing import archive_open, importer_for
+from platforms.registry import get_extractor
+from platforms.twitter.importer import tweet_v2
+from tests.fixtures.archives import x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
+
+
+def read(members: dict):
+    importer = importer_for("twitter")
+    archive = archive_open(io.BytesIO(zip_bytes(members)))
+    return importer, archive, list(importer.records(archive))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read(x_archive_members())
+
+
+def test_every_tweet_of_the_real_archive_is_read(sample):
+    importer, _, rows = sample
+    assert importer.skipped == []
+    assert [r[0] for r in rows] == ["tweets"] * len(x_tweets())
+    assert [r[1]["id"] for r in rows] == [t["tweet"]["id_str"] for t in x_tweets()]
+
+
+def test_a_tweet_takes_the_shape_the_api_v2_gives():
+    raw = next(t["tweet"] for t in x_tweets() if t["tweet"]["id_str"] == "879292496907563008")
+    tweet = tweet_v2(raw)
+    assert tweet["text"] == raw["full_text"]
+    assert tweet["created_at"] == "2017-06-26T10:57:22.000Z"
+    assert tweet["public_metrics"] == {"retweet_count": 0, "like_count": 0}
+    assert tweet["edit_history_tweet_ids"] == ["879292496907563008"]
+    assert tweet["source"] == "Twitter Web Client"
+    assert tweet["entities"]["mentions"] == [{"start": 3, "end": 12, "username": "moroshko", "id": "1038766608"}]
+    assert tweet["entities"]["urls"][0] == {
+        "start": 39,
+        "end": 62,
+        "url": "https://t.co/8hxaEMjcjr",
+        "expanded_url": "http://rxviz.com",
+        "display_url": "rxviz.com",
+    }
+    # Media joined as the extractor joins includes.media, keyed by v2 media keys.
+    assert tweet["attachments"] == {"media_keys": ["16_878792590291644417"]}
+    gif = tweet["media"][0]
+    assert gif["type"] == "animated_gif"
+    assert gif["preview_image_url"] == "https://pbs.twimg.com/tweet_video_thumb/DDIZNG-UMAEZDEg.jpg"
+    assert gif["variants"] == [
+        {"bit_rate": 0, "content_type": "video/mp4", "url": "https://video.twimg.com/tweet_video/DDIZNG-UMAEZDEg.mp4"}
+    ]
+    # What v2 has no field for is kept, not dropped.
+    assert tweet["archive"]["display_text_range"] == ["0", "128"]
+
+
+def test_a_reply_names_the_tweet_it_replies_to():
+    raw = next(t["tweet"] for t in x_tweets() if t["tweet"]["id_str"] == "1381577197325008899")
+    tweet = tweet_v2(raw)
+    assert tweet["referenced_tweets"] == [{"type": "replied_to", "id": "1381574095637204994"}]
+    assert tweet["in_reply_to_user_id"] == "20077772"
+
+
+def test_media_ids_and_urls_are_the_extractors(sample):
+    _, _, rows = sample
+    extractor = get_extractor("twitter")
+    for _, record, media in rows:
+        expected = [(m.media_id, m.url, m.kind) for m in extractor.media_for(record)]
+        assert [(m.media_id, m.url, m.kind) for m in media] == expected
+
+
+def test_every_media_file_is_found_in_tweets_media(sample):
+    _, archive, rows = sample
+    media = [m for r in rows for m in r[2]]
+    images, videos = x_media_count()
+    assert sum(m.kind == "image" for m in media) == images
+    assert sum(m.kind == "video" for m in media) == videos
+    assert all(m.member and archive.exists(m.member) for m in media)
+    gif = next(m for r in rows if r[1]["id"] == "879292496907563008" for m in r[2] if m.kind == "video")
+    assert gif.member == "data/tweets_media/879292496907563008-DDIZNG-UMAEZDEg.mp4"
+    assert len({m.member for m in media}) == len(media)
+
+
+def test_media_missing_from_the_archive_keep_their_url():
+    _, _, rows = read(x_archive_members(media=False))
+    photo = next(m for r in rows for m in r[2] if m.kind == "image" and not m.media_id.endswith("_preview"))
+    assert photo.member is None
+    assert photo.url.startswith("https://pbs.twimg.com/media/") and photo.url.endswith("name=orig")
+
+
+def test_the_profile_comes_from_account_and_profile_files():
+    importer, archive, _ = read(x_archive_members(media=False))
+    account = importer.account(archive)
+    assert account["id"] == "20077771"
+    assert account["username"] == "andreruffert"
+    assert account["name"] == "André Ruffert"
+    assert account["description"] == "Web developer"
+    assert account["location"] == "Berlin"
+    assert account["archive"]["email"] == "andre@example.com"
+
+
+def test_deleted_tweets_are_their_own_resource_with_their_own_media_folder():
+    from platforms.sandbox.media import image
+
+    raw = next(
+        t["tweet"]
+        for t in x_tweets()
+        if [m["type"] for m in (t["tweet"].get("extended_entities") or {}).get("media", [])] == ["photo"]
+    )
+    photo = raw["extended_entities"]["media"][0]
+    deleted = {**raw, "id_str": "42", "id": "42", "deleted_at": "Tue Mar 05 10:00:00 +0000 2024"}
+    members = {
+        "data/tweets.js": ytd("tweets", []),
+        "data/deleted-tweets.js": ytd("deleted_tweets", [{"tweet": deleted}]),
+        f"data/deleted_tweets_media/42-{photo['media_url_https'].rsplit('/', 1)[-1]}": image("d"),
+    }
+    _, _, rows = read(members)
+    assert [(r[0], r[1]["id"]) for r in rows] == [("deleted_tweets", "42")]
+    assert rows[0][1]["deleted_at"] == "2024-03-05T10:00:00.000Z"
+    assert rows[0][2][0].member.startswith("data/deleted_tweets_media/42-")
+
+
+def test_split_tweet_files_older_names_and_a_wrapping_folder_are_read():
+    tweets = x_tweets()
+    members = {
+        "twitter-2024/data/tweet.js": ytd("tweet", tweets[:3]),
+        "twitter-2024/data/tweets-part1.js": ytd("tweets", tweets[3:5]),
+    }
+    importer, _, rows = read(members)
+    assert importer.detect(list(members))
+    assert len(rows) == 5
+
+
+def test_an_unreadable_tweet_is_skipped_with_its_reason_and_the_rest_are_read():
+    tweets = x_tweets()[:3]
+    broken = {"tweet": {**tweets[1]["tweet"], "created_at": "yesterday"}}
+    importer, _, rows = read({"data/tweets.js": ytd("tweets", [tweets[0], broken, tweets[2], {"tweet": 7}])})
+    assert len(rows) == 2
+    assert [s["record_id"] for s in importer.skipped] == [tweets[1]["tweet"]["id_str"], "#4 in data/tweets.js"]
+    assert "created_at" in importer.skipped[0]["reason"]
+
+
+def test_an_x_archive_is_detected_by_its_tweets_file():
+    importer = importer_for("twitter")
+    assert importer.detect(["data/tweets.js", "data/account.js"])
+    assert importer.detect(["x/data/tweets-part1.js"])
+    assert not importer.detect(["posts/your_posts_1.json", "data/other.js"])
