@@ -252,3 +252,25 @@ class ExportSchedule(models.Model):
 
     def __str__(self):
         return f"{self.get_frequency_display()} {self.platform_id} export of {self.owner}"
+
+
+class Upload(models.Model):
+    """An official archive arriving from the browser in chunks; resumable after a dropped
+    connection, it becomes an import job once every byte is here."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    platform = models.ForeignKey("platforms.Platform", on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    received = models.BigIntegerField(default=0)
+    job = models.OneToOneField(ExportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="upload")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.filename} ({self.received}/{self.size})"
+
+    @property
+    def complete(self) -> bool:
+        return self.received == self.size

@@ -1,3 +1,5 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -9,9 +11,9 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.tokens import connection_state
-from exports import schedules, selectors, services
+from exports import schedules, selectors, services, uploads
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
-from exports.models import ExportJob, ExportSchedule
+from exports.models import ExportJob, ExportSchedule, Upload
 from platforms.models import Platform
 from platforms.selectors import platform_cards
 
@@ -185,3 +187,91 @@ def schedule_remove(request, schedule_id):
     schedules.schedule_delete(schedule)
     messages.info(request, "The schedule was removed.")
     return redirect("exports:schedules")
+
+
+# --- importing an official archive ---------------------------------------------------------------
+def _json_login_required(view):
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return JsonResponse({"error": "sign in"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _upload_json(upload) -> dict:
+    return {
+        "id": str(upload.id),
+        "size": upload.size,
+        "received": upload.received,
+        "chunk_size": services.setting("UPLOAD_CHUNK_BYTES"),
+    }
+
+
+@login_required
+def import_page(request):
+    from exports.importing import importer_available
+
+    platforms = [p for p in Platform.objects.filter(enabled=True) if importer_available(p.slug)]
+    context = {
+        "platforms": platforms,
+        "max_bytes": services.setting("UPLOAD_MAX_BYTES"),
+        "asked": request.GET.get("platform", ""),
+    }
+    return render(request, "exports/import.html", context)
+
+
+@_json_login_required
+@require_POST
+def upload_start(request):
+    try:
+        data = json.loads(request.body or b"{}")
+        size = int(data.get("size", 0))
+    except (ValueError, TypeError):
+        return JsonResponse({"error": "Send JSON with platform, filename and size."}, status=400)
+    try:
+        upload = uploads.upload_create(
+            owner=request.user,
+            platform_slug=str(data.get("platform", "")),
+            filename=str(data.get("filename", "archive.zip")),
+            size=size,
+        )
+    except uploads.UploadError as exc:
+        return JsonResponse({"error": exc.message, "field": exc.field}, status=exc.status)
+    return JsonResponse(_upload_json(upload), status=201)
+
+
+@_json_login_required
+def upload_detail(request, upload_id):
+    upload = Upload.objects.filter(id=upload_id, owner=request.user).first()
+    if upload is None:
+        return JsonResponse({"error": "not found"}, status=404)
+    if request.method == "GET":
+        return JsonResponse(_upload_json(upload))
+    if request.method != "PUT":
+        return JsonResponse({"error": "use GET or PUT"}, status=405)
+    try:
+        offset = int(request.GET.get("offset", ""))
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return JsonResponse({"error": "offset and Content-Length must be numbers"}, status=400)
+    try:
+        # request.read streams the body: a piece is never held whole in memory.
+        uploads.upload_append(upload, offset=offset, stream=request, length=length)
+    except uploads.UploadError as exc:
+        upload.refresh_from_db()
+        return JsonResponse({"error": exc.message, **_upload_json(upload)}, status=exc.status)
+    return JsonResponse(_upload_json(upload))
+
+
+@_json_login_required
+@require_POST
+def upload_complete(request, upload_id):
+    upload = Upload.objects.filter(id=upload_id, owner=request.user).select_related("job").first()
+    if upload is None:
+        return JsonResponse({"error": "not found"}, status=404)
+    try:
+        job = uploads.upload_finish(upload)
+    except services.ExportRequestError as exc:
+        return JsonResponse({"error": exc.message}, status=getattr(exc, "status", 400))
+    return JsonResponse({"job": str(job.id), "job_url": job.get_absolute_url()})
