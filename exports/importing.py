@@ -683,6 +683,7 @@ class ImportRecorder:
         self.batch: list[ExportRecord] = []
         self.records = 0
         self.media = 0
+        self.missing = 0
         self.first: str | None = None
         self.last: str | None = None
         self.account_record: dict | None = None
@@ -763,10 +764,14 @@ class ImportRecorder:
                 row.ext = (stored.ext or row.ext)[:16]
             else:
                 row.status, row.last_error = MediaFile.Status.FAILED, f"{item.member}: {stored.reason}"
-        elif item.url:
-            row.status = MediaFile.Status.PENDING
         else:
-            row.status, row.last_error = MediaFile.Status.FAILED, MISSING
+            if item.member:
+                extra["missing_from_archive"] = item.member
+                self.missing += 1
+            if item.url:
+                row.status = MediaFile.Status.PENDING
+            else:
+                row.status, row.last_error = MediaFile.Status.FAILED, MISSING
         try:
             with transaction.atomic():
                 row.save()
@@ -828,6 +833,12 @@ def job_import(job: ExportJob) -> None:
             _delete_quietly(job.upload_name)
         raise
     notes = [recorder.coverage_note(), *importer.notes]
+    if recorder.missing:
+        notes.append(
+            f"{recorder.missing:,} files the archive's data names are not in it: they are fetched from the "
+            "platform where a URL is known, and listed as missing otherwise. A platform that splits a large "
+            "download into several parts keeps some files in the other parts."
+        )
     ExportJob.objects.filter(id=job.id).update(
         account=account,
         notes=list(dict.fromkeys([*job.notes, *notes])),

@@ -275,6 +275,20 @@ def test_a_refused_upload_is_deleted_and_nothing_is_written(alice, storage_dir, 
     assert job.records.count() == 0 and job.media_files.count() == 0
 
 
+def test_an_archive_of_another_platform_is_refused_by_name(alice, storage_dir):
+    x = zip_bytes(x_archive_members(media=False))
+    job = uploaded_job(alice, "facebook", x)
+    with pytest.raises(importing.WrongPlatform, match="^This looks like an X archive, not a Facebook one.$"):
+        job_import(job)
+    assert files_under(storage_dir) == []
+
+    facebook = zip_bytes({"posts/your_posts_1.json": "[]"})
+    with pytest.raises(importing.WrongPlatform, match="^This looks like a Facebook archive, not an X one.$"):
+        importing.archive_inspect(io.BytesIO(facebook), platform_slug="twitter")
+    with pytest.raises(importing.WrongPlatform, match="does not look like an X archive: it has no data/tweets.js"):
+        importing.archive_inspect(io.BytesIO(zip_bytes({"notes.txt": "hi"})), platform_slug="twitter")
+
+
 def tar_gz(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -386,6 +400,7 @@ def test_the_command_turns_an_x_archive_into_a_verified_export_archive(command, 
         (["--user", "bob", "--platform", "myspace", "{x}"], "Unknown platform 'myspace'"),
         (["--user", "bob", "--platform", "twitter", "{missing}"], "No such file:"),
         (["--user", "bob", "{x}"], "the following arguments are required: --platform"),
+        (["--user", "bob", "--platform", "facebook", "{x}"], "This looks like an X archive, not a Facebook one."),
     ],
 )
 def test_bad_arguments_exit_2(command, bob, tmp_path, args, message):

@@ -1,0 +1,172 @@
+import io
+import json
+import uuid
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from exports.importing import archive_open, import_job_create, importer_for, job_import, upload_name_for
+from exports.models import MediaFile
+from tests.fixtures.archives import FACEBOOK_POSTS, zip_bytes
+
+PHOTO = "posts/media/Mobiloverforsler_uqsXWfBGvQ/28055_498092266878953_310909280_n_498092266878953.jpg"
+VIDEO = "posts/media/videos/1199405_10200191443018829_7953_n_2022020720200.mp4"
+
+
+def sample_members(*, skip: tuple[str, ...] = ()) -> dict:
+    """The real posts file (older layout) with a file for every photo and video it names."""
+    from platforms.sandbox.media import image, video
+
+    members: dict = {"posts/your_posts_1.json": FACEBOOK_POSTS.read_bytes()}
+    for uri in _uris(json.loads(FACEBOOK_POSTS.read_text())):
+        if uri in skip:
+            continue
+        members[uri] = video(uri, seconds=0.25, width=64, height=48) if uri.endswith(".mp4") else image(uri)
+    return members
+
+
+def _uris(value) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["uri"]] if isinstance(value.get("uri"), str) and not value["uri"].startswith("http") else []
+        return found + [u for v in value.values() for u in _uris(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in _uris(v)]
+    return []
+
+
+def read(members: dict):
+    importer = importer_for("facebook")
+    archive = archive_open(io.BytesIO(zip_bytes(members)))
+    return importer, archive, list(importer.records(archive))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read(sample_members())
+
+
+def test_every_post_of_the_real_archive_is_read(sample):
+    importer, _, rows = sample
+    assert importer.skipped == []
+    assert [r[0] for r in rows] == ["posts"] * 14
+
+
+def test_the_mojibake_is_repaired(sample):
+    _, _, rows = sample
+    first = rows[0][1]
+    assert first["story"] == "Malou Elmelund Landsgaard har tilføjet et nyt billede."
+    assert first["attachments"]["data"][0]["title"] == "Mobiloverførsler"
+    text = json.dumps([r[1] for r in rows], ensure_ascii=False)
+    assert "ø" in text and "æ" in text and "Ã" not in text
+
+
+def test_a_post_takes_the_graph_api_shape(sample):
+    _, _, rows = sample
+    post = rows[0][1]
+    assert post["created_time"] == "2012-12-06T14:45:14+0000"
+    assert post["message"] == "Sne sne!"
+    assert post["id"].startswith("dyi_1354805114_")
+    attachment = post["attachments"]["data"][0]
+    assert attachment["media_type"] == "photo" and attachment["target"] == {"id": "498092266878953"}
+    assert attachment["archive_uri"] == PHOTO
+    link = next(r[1] for r in rows if r[1]["id"].startswith("dyi_1331324505_"))
+    assert link["attachments"]["data"] == [{"type": "share", "url": "http://autoinsurance4all.info/video.php?id=526"}]
+
+
+def test_post_ids_are_stable_across_imports(sample):
+    _, _, again = read(sample_members())
+    assert [r[1]["id"] for r in again] == [r[1]["id"] for r in sample[2]]
+
+
+def test_photos_and_videos_carry_the_graph_ids_at_the_end_of_their_file_names(sample):
+    _, archive, rows = sample
+    media = {m.media_id: m for r in rows for m in r[2]}
+    photo = media["498092266878953"]
+    assert (photo.kind, photo.member, photo.record_id) == ("image", PHOTO, rows[0][1]["id"])
+    assert archive.exists(photo.member)
+    # Two files of one id: the second keeps its own media id.
+    assert {"1251667781858", "1251667781858_2"} <= set(media)
+    video = media["2022020720200"]
+    assert (video.kind, video.member, video.ext) == ("video", VIDEO, "mp4")
+    poster = media["2022020720200_thumb"]
+    assert poster.member is None and poster.url.startswith("https://interncache-eag.fbcdn.net/")
+    # A note's photos belong to the post that holds the note.
+    assert "10215011770037742" in media
+
+
+def test_the_newer_layout_inside_a_folder_is_read_with_albums_and_videos():
+    from platforms.sandbox.media import image
+
+    base = "facebook-alice-2024-05-30/your_facebook_activity/posts"
+    photo_uri = "your_facebook_activity/posts/media/Summer_abc/1_2_3_n_555.jpg"
+    members = {
+        f"{base}/your_posts__check_ins__photos_and_videos_1.json": json.dumps(
+            [
+                {
+                    "timestamp": 1717000000,
+                    "data": [{"post": "Sommer p\u00c3\u00a5 stranden"}],
+                    "attachments": [{"data": [{"media": {"uri": photo_uri, "creation_timestamp": 1717000000}}]}],
+                }
+            ]
+        ),
+        f"{base}/album/0.json": json.dumps(
+            {"name": "Summer", "photos": [{"uri": photo_uri, "creation_timestamp": 1717000000, "description": "Sea"}]}
+        ),
+        f"{base}/your_videos.json": json.dumps(
+            {"videos_v2": [{"uri": "your_facebook_activity/posts/media/videos/9_n_777.mp4", "creation_timestamp": 1}]}
+        ),
+        "facebook-alice-2024-05-30/" + photo_uri: image("summer"),
+        "facebook-alice-2024-05-30/personal_information/profile_information/profile_information.json": json.dumps(
+            {"profile_v2": {"name": {"full_name": "Bj\u00c3\u00b8rn"}, "username": "bjorn"}}
+        ),
+    }
+    importer, archive, rows = read(members)
+    assert importer.detect(list(members))
+    assert [(r[0], r[1]["id"]) for r in rows][:2] == [("photos", "555"), ("videos", "777")]
+    assert rows[0][1]["album"] == {"name": "Summer"} and rows[0][1]["name"] == "Sea"
+    assert rows[0][2][0].member == "facebook-alice-2024-05-30/" + photo_uri
+    assert rows[2][1]["message"] == "Sommer på stranden"
+    assert rows[2][2][0].media_id == "555"
+    assert importer.account(archive) == {"name": "Bjørn", "username": "bjorn"}
+
+
+def test_a_post_that_cannot_be_read_is_skipped_with_its_reason():
+    importer, _, rows = read({"posts/your_posts_1.json": json.dumps([{"data": []}, {"timestamp": 5, "data": []}])})
+    assert len(rows) == 1
+    assert importer.skipped[0]["resource"] == "posts" and "KeyError" in importer.skipped[0]["reason"]
+
+
+def test_a_facebook_archive_is_detected_by_its_posts_or_activity_folder():
+    importer = importer_for("facebook")
+    assert importer.detect(["posts/your_posts_1.json"])
+    assert importer.detect(["x/your_facebook_activity/comments_and_reactions/comments.json"])
+    assert not importer.detect(["data/tweets.js"])
+
+
+@pytest.mark.django_db
+def test_an_import_stores_what_the_archive_holds_and_lists_what_it_lacks(make_user, platforms, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    owner = make_user("bjorn")
+    data = zip_bytes(sample_members(skip=(PHOTO,)))
+    job_id = uuid.uuid4()
+    upload = default_storage.save(upload_name_for(owner.pk, job_id, "facebook.zip"), ContentFile(data))
+    job = import_job_create(
+        owner=owner, platform_slug="facebook", upload_name=upload, upload_size=len(data), job_id=job_id, enqueue=False
+    )
+    job_import(job)
+    job.refresh_from_db()
+    files = {m.media_id: m for m in job.media_files.all()}
+    missing = files["498092266878953"]
+    assert (missing.status, missing.last_error) == ("failed", "not in the archive and no URL to fetch it from")
+    assert missing.extra["missing_from_archive"] == PHOTO
+    assert files["2022020720200"].status == MediaFile.Status.DONE
+    assert files["2022020720200"].content_type == "video/mp4"
+    assert files["2022020720200_thumb"].status == MediaFile.Status.PENDING
+    assert {m.status for k, m in files.items() if k not in ("498092266878953", "2022020720200_thumb")} == {"done"}
+    assert job.records.filter(data__story__icontains="tilføjet").count() == 2
+    assert "archive covers 2009-05-21 to 2020-01-04" in job.notes
+    assert any(n.startswith("1 files the archive's data names are not in it") for n in job.notes)
