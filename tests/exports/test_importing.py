@@ -4,21 +4,19 @@ import stat
 import subprocess
 import sys
 import tarfile
-import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from exports import importing
-from exports.importing import ImportedMedia, archive_open, import_job_create, job_import, upload_name_for
+from exports.importing import ImportedMedia, archive_open, import_job_create, job_import
 from exports.models import ExportJob, MediaFile
 from exports.services import ExportRequestError, job_run_inline
 from platforms.base import ExtractorError
 from tests.conftest import ROOT, seed_platforms, verify_archive, worker_env
-from tests.fixtures.archives import x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
+from tests.fixtures.archives import uploaded_job, x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
 
 MB = 1024 * 1024
 
@@ -52,14 +50,6 @@ def alice(make_user, platforms):
 
 def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def uploaded_job(owner, slug: str, data: bytes, name: str = "archive.zip") -> ExportJob:
-    job_id = uuid.uuid4()
-    upload = default_storage.save(upload_name_for(owner.pk, job_id, name), ContentFile(data))
-    return import_job_create(
-        owner=owner, platform_slug=slug, upload_name=upload, upload_size=len(data), job_id=job_id, enqueue=False
-    )
 
 
 def refused_message(data: bytes) -> str:

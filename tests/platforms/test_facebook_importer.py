@@ -1,14 +1,11 @@
 import io
 import json
-import uuid
 
 import pytest
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
-from exports.importing import archive_open, import_job_create, importer_for, job_import, upload_name_for
+from exports.importing import archive_open, importer_for, job_import
 from exports.models import MediaFile
-from tests.fixtures.archives import FACEBOOK_POSTS, zip_bytes
+from tests.fixtures.archives import FACEBOOK_POSTS, uploaded_job, zip_bytes
 
 PHOTO = "posts/media/Mobiloverforsler_uqsXWfBGvQ/28055_498092266878953_310909280_n_498092266878953.jpg"
 VIDEO = "posts/media/videos/1199405_10200191443018829_7953_n_2022020720200.mp4"
@@ -151,12 +148,7 @@ def test_an_import_stores_what_the_archive_holds_and_lists_what_it_lacks(make_us
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
     }
     owner = make_user("bjorn")
-    data = zip_bytes(sample_members(skip=(PHOTO,)))
-    job_id = uuid.uuid4()
-    upload = default_storage.save(upload_name_for(owner.pk, job_id, "facebook.zip"), ContentFile(data))
-    job = import_job_create(
-        owner=owner, platform_slug="facebook", upload_name=upload, upload_size=len(data), job_id=job_id, enqueue=False
-    )
+    job = uploaded_job(owner, "facebook", zip_bytes(sample_members(skip=(PHOTO,))))
     job_import(job)
     job.refresh_from_db()
     files = {m.media_id: m for m in job.media_files.all()}

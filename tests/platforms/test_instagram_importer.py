@@ -1,0 +1,169 @@
+import io
+import json
+
+import pytest
+
+from exports.importing import archive_open, importer_for, job_import
+from exports.models import MediaFile
+from platforms.registry import get_extractor
+from tests.fixtures.archives import uploaded_job, zip_bytes
+
+ROOT = "instagram-ada-2024-05-30/your_instagram_activity"
+
+
+def mojibake(text: str) -> str:
+    """How Meta writes UTF-8 text into its JSON."""
+    return text.encode().decode("latin-1")
+
+
+def members(*, with_files: bool = True) -> dict:
+    from platforms.sandbox.media import image, video
+
+    posts = [
+        {  # one photo: the caption and time sit on the file
+            "media": [
+                {
+                    "uri": "media/posts/202401/17940060624158613.jpg",
+                    "creation_timestamp": 1704067200,
+                    "title": mojibake("Café ☕"),
+                    "media_metadata": {"photo_metadata": {"exif_data": [{"latitude": 48.86, "longitude": 2.34}]}},
+                    "cross_post_source": {"source_app": "FB"},
+                }
+            ]
+        },
+        {  # a carousel of a photo and a video, in an older file name form
+            "media": [
+                {"uri": "media/posts/202402/1_2_3_n_17900000000000001.jpg", "creation_timestamp": 1706745600},
+                {"uri": "media/posts/202402/17900000000000002.mp4", "creation_timestamp": 1706745600},
+            ],
+            "title": "Two things",
+            "creation_timestamp": 1706745601,
+        },
+    ]
+    stories = {"ig_stories": [{"uri": "media/stories/202403/17911111111111111.mp4", "creation_timestamp": 1709251200}]}
+    reels = {
+        "ig_reels_media": [
+            {"media": [{"uri": "media/reels/202404/17922222222222222.mp4", "creation_timestamp": 1711929600}]}
+        ]
+    }
+    found = {
+        f"{ROOT}/content/posts_1.json": json.dumps(posts),
+        f"{ROOT}/content/stories.json": json.dumps(stories),
+        f"{ROOT}/content/reels.json": json.dumps(reels),
+        "instagram-ada-2024-05-30/personal_information/personal_information/personal_information.json": json.dumps(
+            {"profile_user": [{"string_map_data": {"Username": {"value": "ada"}, "Name": {"value": mojibake("Adä")}}}]}
+        ),
+    }
+    if with_files:
+        for uri in (
+            "media/posts/202401/17940060624158613.jpg",
+            "media/posts/202402/1_2_3_n_17900000000000001.jpg",
+        ):
+            found[f"{ROOT}/{uri}"] = image(uri)
+        for uri in (
+            "media/posts/202402/17900000000000002.mp4",
+            "media/stories/202403/17911111111111111.mp4",
+            "media/reels/202404/17922222222222222.mp4",
+        ):
+            found[f"{ROOT}/{uri}"] = video(uri, seconds=0.25, width=64, height=48)
+    return found
+
+
+def read(archive_members: dict):
+    importer = importer_for("instagram")
+    archive = archive_open(io.BytesIO(zip_bytes(archive_members)))
+    return importer, archive, list(importer.records(archive))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read(members())
+
+
+def test_posts_reels_and_stories_become_media_and_stories_records(sample):
+    importer, _, rows = sample
+    assert importer.skipped == []
+    assert [(r[0], r[1]["id"]) for r in rows] == [
+        ("media", "17940060624158613"),
+        ("media", "carousel_17900000000000001"),
+        ("media", "17922222222222222"),
+        ("stories", "17911111111111111"),
+    ]
+
+
+def test_a_post_takes_the_api_shape_with_its_caption_repaired(sample):
+    _, _, rows = sample
+    photo, carousel, reel, story = (r[1] for r in rows)
+    assert photo["caption"] == "Café ☕"
+    assert (photo["media_type"], photo["media_product_type"]) == ("IMAGE", "FEED")
+    assert photo["timestamp"] == "2024-01-01T00:00:00+0000"
+    assert carousel["media_type"] == "CAROUSEL_ALBUM" and carousel["caption"] == "Two things"
+    assert [c["id"] for c in carousel["children"]["data"]] == ["17900000000000001", "17900000000000002"]
+    assert [c["media_type"] for c in carousel["children"]["data"]] == ["IMAGE", "VIDEO"]
+    assert (reel["media_type"], reel["media_product_type"]) == ("VIDEO", "REELS")
+    assert (story["media_product_type"], story["media_type"]) == ("STORY", "VIDEO")
+
+
+def test_media_ids_are_the_api_ids_and_a_story_s_starts_with_story(sample):
+    _, archive, rows = sample
+    media = [m for r in rows for m in r[2]]
+    assert [m.media_id for m in media] == [
+        "17940060624158613",
+        "17900000000000001",
+        "17900000000000002",
+        "17922222222222222",
+        "story_17911111111111111",
+    ]
+    assert all(archive.exists(m.member) for m in media)
+    assert [m.kind for m in media] == ["image", "image", "video", "video", "video"]
+    assert media[1].extra == {"media_type": "IMAGE", "carousel_id": "carousel_17900000000000001", "position": 0}
+    assert media[0].extra["latitude"] == 48.86
+    # The extractor's record ids and timestamps work on the imported records.
+    extractor = get_extractor("instagram")
+    assert extractor.record_timestamp("media", rows[0][1]) == "2024-01-01T00:00:00Z"
+
+
+def test_files_outside_the_activity_folder_and_missing_files_are_resolved_or_named(sample):
+    archive_members = members(with_files=False)
+    archive_members["media/posts/202401/17940060624158613.jpg"] = b"\xff\xd8\xff\xe0 old layout"
+    _, archive, rows = read(archive_members)
+    media = [m for r in rows for m in r[2]]
+    assert media[0].member == "media/posts/202401/17940060624158613.jpg"
+    assert media[1].member == "media/posts/202402/1_2_3_n_17900000000000001.jpg"
+    assert not archive.exists(media[1].member)
+
+
+def test_the_profile_comes_from_personal_information(sample):
+    importer, archive, _ = sample
+    assert importer.account(archive) == {"username": "ada", "name": "Adä"}
+
+
+def test_a_post_without_file_names_is_skipped_with_its_reason():
+    importer, _, rows = read({"content/posts_1.json": json.dumps([{"media": [{}]}, {"media": [{"uri": "a/1.jpg"}]}])})
+    assert len(rows) == 1
+    assert importer.skipped[0]["resource"] == "media" and "file names" in importer.skipped[0]["reason"]
+
+
+def test_an_instagram_archive_is_detected_and_not_taken_for_facebook():
+    importer = importer_for("instagram")
+    assert importer.detect(["your_instagram_activity/media/posts_1.json"])
+    assert importer.detect(["content/posts_1.json"])
+    assert not importer.detect(["posts/your_posts_1.json"])
+    assert not importer_for("facebook").detect(list(members(with_files=False)))
+
+
+@pytest.mark.django_db
+def test_an_import_stores_photos_and_videos_and_records_the_profile(make_user, platforms, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    job = uploaded_job(make_user("ada"), "instagram", zip_bytes(members()))
+    job_import(job)
+    job.refresh_from_db()
+    files = list(job.media_files.all())
+    assert len(files) == 5 and {f.status for f in files} == {MediaFile.Status.DONE}
+    assert sorted(f.content_type for f in files) == ["image/jpeg"] * 2 + ["video/mp4"] * 3
+    assert job.account == {"username": "ada", "name": "Adä"}
+    assert job.records.filter(resource="stories").count() == 1
+    assert "archive covers 2024-01-01 to 2024-04-01" in job.notes
