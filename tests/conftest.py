@@ -13,6 +13,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples" / "api"
 VERIFY = ROOT.parent / "shared" / "tools" / "verify_archive.py"
+MAIL_DIR = ROOT / "var" / "test-mail"
 
 
 @pytest.fixture
@@ -178,6 +179,8 @@ def worker_env(sandbox_base: str) -> dict:
     env["STAREXPORT_DOWNLOAD_CONCURRENCY"] = "4"
     env["STAREXPORT_DOWNLOAD_CHUNK_FILES"] = "10"
     env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    # The worker's emails land as files the tests can read (four slashes: an absolute path).
+    env["EMAIL_URL"] = f"filemail:///{MAIL_DIR}"
     env.pop("TEST_DATABASE_NAME", None)
     return env
 
