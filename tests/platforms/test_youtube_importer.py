@@ -1,0 +1,219 @@
+import csv
+import io
+
+import pytest
+
+from exports.importing import archive_open, importer_for, job_import
+from exports.models import MediaFile
+from platforms.youtube.importer import duration
+from tests.fixtures.archives import uploaded_job, zip_bytes
+
+BASE = "Takeout/YouTube and YouTube Music"
+VIDEO_COLUMNS = [
+    "Video ID",
+    "Approx Duration (ms)",
+    "Video Audio Language",
+    "Video Category",
+    "Video Description (Original)",
+    "Channel ID",
+    "Video Title (Original)",
+    "Privacy",
+    "Video State",
+    "Video Create Timestamp",
+    "Video Publish Timestamp",
+]
+LONG_TITLE = "A very long title about cooking pasta at home with friends on a Sunday"
+
+
+def table(columns: list[str], rows: list[list]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def members(*, files: bool = True) -> dict:
+    from platforms.sandbox.media import video
+
+    videos = [
+        ["abc123def45", "90000", "en", "People & Blogs", "First upload", "UC1", "Demo: part 1", "Public", "Processed",
+         "2021-01-30T05:26:03+00:00", "2021-01-30T05:30:00+00:00"],
+        ["xyz987uvw65", "61500", "", "Howto", "Pasta", "UC1", LONG_TITLE, "Private", "Processed",
+         "2022-02-01T00:00:00+00:00", ""],
+        ["dup00000001", "1000", "", "", "", "UC1", "Same name", "Unlisted", "Processed",
+         "2023-03-01T00:00:00+00:00", "2023-03-01T00:00:00+00:00"],
+        ["dup00000002", "1000", "", "", "", "UC1", "Same name", "Unlisted", "Processed",
+         "2023-03-02T00:00:00+00:00", "2023-03-02T00:00:00+00:00"],
+        ["gone0000001", "1000", "", "", "", "UC1", "Not in this part", "Private", "Processed",
+         "2024-01-01T00:00:00+00:00", ""],
+    ]  # fmt: skip
+    found = {
+        f"{BASE}/video metadata/videos.csv": table(VIDEO_COLUMNS, videos),
+        f"{BASE}/channels/channel.csv": table(
+            ["Channel ID", "Channel Title (Original)", "Channel Visibility"], [["UC1", "Cooking with Ada", "Public"]]
+        ),
+        f"{BASE}/playlists/playlists.csv": table(
+            [
+                "Playlist ID",
+                "Add new videos to top",
+                "Playlist Title (Original)",
+                "Playlist Create Timestamp",
+                "Playlist Update Timestamp",
+                "Playlist Video Order",
+                "Playlist Visibility",
+            ],
+            [
+                [
+                    "PL1",
+                    "False",
+                    "Best: of 2021?",
+                    "2020-11-20T07:32:24+00:00",
+                    "2020-12-20T04:08:54+00:00",
+                    "Manual",
+                    "Private",
+                ]
+            ],
+        ),  # fmt: skip
+        f"{BASE}/playlists/Best of 2021-videos.csv": table(
+            ["Video ID", "Playlist Video Creation Timestamp"],
+            [["abc123def45", "2021-02-01T00:00:00+00:00"], ["someoneelse", "2021-02-02T00:00:00+00:00"]],
+        ),
+    }
+    if files:
+        clip = video("yt", seconds=0.25, width=64, height=48)
+        found[f"{BASE}/videos/Demo_ part 1.mp4"] = clip
+        found[f"{BASE}/videos/A very long title about cooking pasta at.mp4"] = clip + b"\0"
+        found[f"{BASE}/videos/Same name.mp4"] = clip + b"\0\0"
+        found[f"{BASE}/videos/Same name(1).mp4"] = clip + b"\0\0\0"
+        found[f"{BASE}/videos/Live stream 2024.webm"] = clip + b"\0\0\0\0"
+    return found
+
+
+def read(archive_members: dict):
+    importer = importer_for("youtube")
+    archive = archive_open(io.BytesIO(zip_bytes(archive_members)))
+    return importer, archive, list(importer.records(archive))
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read(members())
+
+
+def test_the_channel_videos_and_playlists_become_data_api_records_in_resource_order(sample):
+    importer, _, rows = sample
+    assert importer.skipped == []
+    assert [r[0] for r in rows] == ["channels"] + ["videos"] * 6 + ["playlists"] + ["playlist_items"] * 2
+    channel = rows[0][1]
+    assert channel == {
+        "kind": "youtube#channel",
+        "id": "UC1",
+        "snippet": {"title": "Cooking with Ada"},
+        "status": {"privacyStatus": "public"},
+        "archive": {},
+    }
+
+
+def test_a_video_takes_the_shape_videos_list_gives(sample):
+    _, _, rows = sample
+    first = rows[1][1]
+    assert first["id"] == "abc123def45"
+    assert first["snippet"] == {
+        "publishedAt": "2021-01-30T05:30:00Z",
+        "channelId": "UC1",
+        "title": "Demo: part 1",
+        "description": "First upload",
+        "defaultAudioLanguage": "en",
+    }
+    assert first["contentDetails"] == {"duration": "PT1M30S"}
+    assert first["status"] == {"privacyStatus": "public", "uploadStatus": "processed"}
+    assert first["archive"]["Video Category"] == "People & Blogs"
+    # Never published: dated by its creation.
+    assert rows[2][1]["snippet"]["publishedAt"] == "2022-02-01T00:00:00Z"
+
+
+def test_original_video_files_are_matched_to_their_rows_by_title(sample):
+    _, _, rows = sample
+    videos = {r[1]["id"]: next(m for m in r[2] if m.kind == "video") for r in rows if r[0] == "videos"}
+    assert videos["abc123def45"].member == f"{BASE}/videos/Demo_ part 1.mp4"
+    assert videos["xyz987uvw65"].member == f"{BASE}/videos/A very long title about cooking pasta at.mp4"
+    assert videos["dup00000001"].member == f"{BASE}/videos/Same name.mp4"
+    assert videos["dup00000002"].member == f"{BASE}/videos/Same name(1).mp4"
+    assert videos["gone0000001"].member is None and videos["gone0000001"].url == ""
+    assert videos["abc123def45"].ext == "mp4" and videos["abc123def45"].extra["duration_ms"] == 90000
+
+
+def test_a_file_without_a_row_is_kept_as_a_video_named_after_it(sample):
+    importer, _, rows = sample
+    bare = rows[6]
+    assert bare[1]["snippet"]["title"] == "Live stream 2024"
+    assert bare[2][0].member == f"{BASE}/videos/Live stream 2024.webm" and bare[2][0].ext == "webm"
+    assert any("1 video files match no row of videos.csv" in n for n in importer.notes)
+
+
+def test_public_videos_get_the_thumbnail_youtube_serves_for_them(sample):
+    _, _, rows = sample
+    thumbs = {m.media_id: m.url for r in rows for m in r[2] if m.kind == "image"}
+    assert thumbs == {
+        "abc123def45_thumb": "https://i.ytimg.com/vi/abc123def45/hqdefault.jpg",
+        "dup00000001_thumb": "https://i.ytimg.com/vi/dup00000001/hqdefault.jpg",
+        "dup00000002_thumb": "https://i.ytimg.com/vi/dup00000002/hqdefault.jpg",
+    }
+
+
+def test_playlists_and_their_items_are_read_from_their_csv_files(sample):
+    _, _, rows = sample
+    playlist = rows[7][1]
+    assert playlist["id"] == "PL1" and playlist["snippet"]["title"] == "Best: of 2021?"
+    assert playlist["status"] == {"privacyStatus": "private"} and playlist["contentDetails"] == {"itemCount": 2}
+    first, second = rows[8][1], rows[9][1]
+    assert first["snippet"]["resourceId"] == {"kind": "youtube#video", "videoId": "abc123def45"}
+    assert first["snippet"]["title"] == "Demo: part 1" and first["snippet"]["position"] == 0
+    assert first["snippet"]["publishedAt"] == "2021-02-01T00:00:00Z"
+    assert second["contentDetails"] == {"videoId": "someoneelse"} and second["id"] == "PL1:1"
+
+
+def test_an_older_takeout_playlist_file_with_its_details_on_top_is_read():
+    old = "Playlist Id,Channel Id,Time Created,Time Updated,Title,Description,Visibility\n"
+    old += "PLold,UC1,2015-01-01 00:00:00 UTC,2015-01-02 00:00:00 UTC,Old list,,Public\n\n"
+    old += "Video Id,Time Added\nabc123def45,2015-01-03 00:00:00 UTC\n"
+    _, _, rows = read({"Takeout/YouTube/playlists/Old list.csv": old})
+    assert [(r[0], r[1]["id"]) for r in rows] == [("playlists", "PLold"), ("playlist_items", "PLold:0")]
+    assert rows[0][1]["snippet"]["publishedAt"] == "2015-01-01T00:00:00Z"
+
+
+def test_durations_are_iso_8601():
+    assert [duration(ms) for ms in ("0", "1000", "61500", "3723000", "x")] == [
+        "PT0S",
+        "PT1S",
+        "PT1M2S",
+        "PT1H2M3S",
+        None,
+    ]
+
+
+def test_a_takeout_is_detected_by_its_youtube_folder():
+    importer = importer_for("youtube")
+    assert importer.detect([f"{BASE}/videos/a.mp4"])
+    assert importer.detect(["Takeout/YouTube/playlists/x.csv"])
+    assert not importer.detect(["Takeout/Google Photos/a.jpg", "data/tweets.js"])
+
+
+@pytest.mark.django_db
+def test_an_import_keeps_the_original_videos_though_the_api_has_none(make_user, platforms, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    assert platforms["youtube"].video_formats == []
+    job = uploaded_job(make_user("ada"), "youtube", zip_bytes(members()))
+    job_import(job)
+    job.refresh_from_db()
+    videos = {m.media_id: m for m in job.media_files.filter(kind="video")}
+    assert {k: m.status for k, m in videos.items() if m.status != "done"} == {"gone0000001": "failed"}
+    assert videos["gone0000001"].last_error == "not in the archive and no URL to fetch it from"
+    assert videos["abc123def45"].content_type == "video/mp4" and videos["abc123def45"].ext == "mp4"
+    assert job.media_files.filter(kind="image", status=MediaFile.Status.PENDING).count() == 3
+    assert job.account["id"] == "UC1"
+    assert "archive covers 2020-11-20 to 2024-01-01" in job.notes
