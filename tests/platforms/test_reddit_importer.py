@@ -1,0 +1,146 @@
+import csv
+import io
+
+import pytest
+
+from exports.importing import archive_open, importer_for, job_import
+from exports.models import MediaFile
+from platforms.registry import get_extractor
+from tests.fixtures.archives import uploaded_job, zip_bytes
+
+POST_COLUMNS = ["id", "permalink", "date", "ip", "subreddit", "gildings", "title", "url", "body"]
+COMMENT_COLUMNS = ["id", "permalink", "date", "ip", "subreddit", "gildings", "link", "parent", "body", "media"]
+
+
+def table(columns: list[str], rows: list[list]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def members(prefix: str = "export_ada_20240530/") -> dict:
+    permalink = "https://www.reddit.com/r/pics/comments/{}/x/"
+    posts = [
+        ["abc1", permalink.format("abc1"), "2024-05-18 04:35:32 UTC", "10.0.0.1", "pics", "1", "My cat",
+         "https://i.redd.it/7z48j742cnrb1.jpg", ""],
+        ["abc2", permalink.format("abc2"), "2023-01-02 03:04:05 UTC", "", "gifs", "0", "Loop",
+         "https://i.imgur.com/AbCdEf.gifv", ""],
+        ["abc3", permalink.format("abc3"), "2022-06-07 08:09:10 UTC", "", "videos", "0", "Clip",
+         "https://v.redd.it/5ph4906syw261", ""],
+        ["abc4", permalink.format("abc4"), "2021-01-01 00:00:00 UTC", "", "self", "0", "Thoughts",
+         "", "A long\nbody, with \"quotes\""],
+        ["abc5", permalink.format("abc5"), "2020-01-01 00:00:00 UTC", "", "news", "0", "A link",
+         "https://example.com/article", ""],
+    ]  # fmt: skip
+    comments = [
+        ["c1", "https://www.reddit.com/r/pics/comments/abc1/x/c1/", "2024-05-19 00:00:00 UTC", "", "pics", "0",
+         "https://www.reddit.com/r/pics/comments/abc1/x/", "t3_abc1", "Thanks!", ""],
+        ["bad!", "", "", "", "", "", "", "", "", ""],
+    ]  # fmt: skip
+    return {
+        f"{prefix}posts.csv": table(POST_COLUMNS, posts),
+        f"{prefix}comments.csv": table(COMMENT_COLUMNS, comments),
+        f"{prefix}saved_posts.csv": table(["id", "permalink"], [["sv1", permalink.format("sv1")]]),
+        f"{prefix}saved_comments.csv": table(["id", "permalink"], [["sc1", permalink.format("p") + "sc1/"]]),
+        f"{prefix}statistics.csv": table(
+            ["statistic", "value"], [["account name", "ada"], ["registration date", "2015-03-04 05:06:07 UTC"]]
+        ),
+        f"{prefix}post_votes.csv": table(["id", "permalink", "direction"], []),
+    }
+
+
+@pytest.fixture(scope="module")
+def sample():
+    importer = importer_for("reddit")
+    archive = archive_open(io.BytesIO(zip_bytes(members())))
+    return importer, archive, list(importer.records(archive))
+
+
+def test_posts_comments_and_saved_items_become_listing_things(sample):
+    _, _, rows = sample
+    assert [(r[0], r[1]["name"]) for r in rows] == [
+        ("submitted", "t3_abc1"),
+        ("submitted", "t3_abc2"),
+        ("submitted", "t3_abc3"),
+        ("submitted", "t3_abc4"),
+        ("submitted", "t3_abc5"),
+        ("comments", "t1_c1"),
+        ("saved", "t1_sc1"),
+        ("saved", "t3_sv1"),
+    ]
+
+
+def test_a_post_takes_the_api_shape_and_keeps_its_fullname_as_id(sample):
+    _, _, rows = sample
+    post = rows[0][1]
+    assert post["kind"] == "t3" and post["title"] == "My cat" and post["subreddit"] == "pics"
+    assert post["permalink"] == "/r/pics/comments/abc1/x/"
+    assert post["created_utc"] == 1716006932.0 and post["gilded"] == 1 and post["is_self"] is False
+    assert post["archive"] == {"ip": "10.0.0.1"}
+    extractor = get_extractor("reddit")
+    assert extractor.record_id("submitted", post) == "t3_abc1"
+    assert extractor.record_timestamp("submitted", post) == "2024-05-18T04:35:32Z"
+    selfpost = rows[3][1]
+    assert selfpost["selftext"] == 'A long\nbody, with "quotes"' and selfpost["is_self"] is True
+
+
+def test_a_comment_names_its_thread_and_parent(sample):
+    _, _, rows = sample
+    comment = rows[5][1]
+    assert comment["link_id"] == "t3_abc1" and comment["parent_id"] == "t3_abc1"
+    assert comment["body"] == "Thanks!" and comment["permalink"] == "/r/pics/comments/abc1/x/c1/"
+
+
+def test_media_come_from_the_linked_urls_as_the_extractor_takes_them(sample):
+    importer, _, rows = sample
+    media = {r[1]["id"]: r[2] for r in rows if r[0] == "submitted"}
+    image = media["abc1"][0]
+    assert (image.member, image.url, image.kind, image.media_id) == (
+        None,
+        "https://i.redd.it/7z48j742cnrb1.jpg",
+        "image",
+        "abc1_image",
+    )
+    gif = media["abc2"][0]
+    assert (gif.url, gif.kind, gif.ext) == ("https://i.imgur.com/AbCdEf.mp4", "video", "mp4")
+    assert media["abc3"] == media["abc4"] == media["abc5"] == []
+    assert any(n.startswith("1 posts link to Reddit-hosted videos or galleries") for n in importer.notes)
+
+
+def test_a_row_that_cannot_be_read_is_skipped_with_its_reason(sample):
+    importer, _, _ = sample
+    assert importer.skipped == [{"resource": "comments", "record_id": "bad!", "reason": importer.skipped[0]["reason"]}]
+    assert "not a Reddit id" in importer.skipped[0]["reason"]
+
+
+def test_the_account_is_named_in_statistics(sample):
+    importer, archive, _ = sample
+    assert importer.account(archive) == {"name": "ada", "created_utc": 1425445567.0}
+
+
+def test_a_data_request_is_detected_by_its_csv_files():
+    importer = importer_for("reddit")
+    assert importer.detect(list(members(prefix="")))
+    # A posts.csv alone could be anyone's spreadsheet.
+    assert not importer.detect(["posts.csv"])
+    assert not importer.detect(["data/tweets.js"])
+
+
+@pytest.mark.django_db
+def test_an_import_leaves_linked_media_to_the_downloader(make_user, platforms, settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    job = uploaded_job(make_user("ada"), "reddit", zip_bytes(members()))
+    job_import(job)
+    job.refresh_from_db()
+    assert job.records_count == 8
+    assert sorted(job.media_files.values_list("media_id", "status", "source_url")) == [
+        ("abc1_image", MediaFile.Status.PENDING, "https://i.redd.it/7z48j742cnrb1.jpg"),
+        ("abc2_video", MediaFile.Status.PENDING, "https://i.imgur.com/AbCdEf.mp4"),
+    ]
+    assert job.account == {"name": "ada", "created_utc": 1425445567.0}
+    assert job.skipped_records[0]["record_id"] == "bad!"
