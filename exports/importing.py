@@ -124,6 +124,8 @@ class ImportedMedia:
     caption: str = ""
     ext: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # A folder of the archive kept as one ZIP file (a git repository), instead of one member.
+    folder: str | None = None
 
     def __post_init__(self):
         self.ext = (self.ext or "").lower().lstrip(".")
@@ -654,6 +656,66 @@ def media_store(
     return Stored(True, size=size, sha256=sha256, content_type=mime, ext=ext, stored_name=name)
 
 
+def media_pack(reader: ArchiveReader, folder: str, *, job: ExportJob) -> Stored:
+    """Every member under `folder` as one ZIP, stored under its content address. The ZIP is written
+    once, to the job's own temporary folder, then moved into storage; nothing else touches disk."""
+    from zipstream import ZIP_STORED, ZipStream
+
+    platform = job.platform
+    members = [n for n in reader.namelist() if n.startswith(folder)]
+    declared = sum(reader.size(n) for n in members)
+    if declared > platform.max_file_size:
+        return Stored(
+            False,
+            f"the folder is {_size(declared)}, over {platform.display_name}'s limit of {_size(platform.max_file_size)}",
+        )
+    # Paths inside the ZIP start at the folder itself (`name.git/HEAD`), as it would unpack.
+    parent = folder.rstrip("/").rsplit("/", 1)[0] + "/" if "/" in folder.rstrip("/") else ""
+    stream = ZipStream(compress_type=ZIP_STORED)
+
+    def chunks(name: str):
+        with reader.open(name) as f:
+            while block := f.read(CHUNK):
+                yield block
+
+    for name in members:
+        stream.add(chunks(name), name[len(parent) :])
+    temp = job_temp_dir(job)
+    path = temp / (hashlib.sha1(folder.encode()).hexdigest() + ".zip")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(path, "wb") as out:
+            for block in stream:
+                digest.update(block)
+                size += len(block)
+                out.write(block)
+        sha256 = digest.hexdigest()
+        name = stored_name_for(job.owner_id, sha256)
+        if not default_storage.exists(name):
+            with open(path, "rb") as f:
+                name = default_storage.save(name, File(f, name=name))
+    finally:
+        path.unlink(missing_ok=True)
+        _remove_empty(temp)
+    return Stored(True, size=size, sha256=sha256, content_type="application/zip", ext="zip", stored_name=name)
+
+
+def job_temp_dir(job: ExportJob):
+    """The one place on local disk an import may write: beside the downloader's partial files."""
+    from pathlib import Path
+
+    path = Path(settings.VAR_DIR) / "partial" / str(job.id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _remove_empty(path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
 class _Hashing(io.RawIOBase):
     """The second pass over a member, hashed again as storage consumes it."""
 
@@ -743,7 +805,14 @@ class ImportRecorder:
             caption=item.caption or "",
             extra=extra,
         )
-        if item.member and self.reader.exists(item.member):
+        if item.folder and any(n.startswith(item.folder) for n in self.reader.namelist()):
+            extra["archive_folder"] = item.folder
+            try:
+                stored = media_pack(self.reader, item.folder, job=self.job)
+            except ExtractorError as exc:
+                stored = Stored(False, exc.message)
+            self._stored(row, stored, item.folder)
+        elif item.member and self.reader.exists(item.member):
             extra["archive_member"] = item.member
             try:
                 stored = media_store(
@@ -757,16 +826,10 @@ class ImportRecorder:
             except ExtractorError as exc:
                 # One damaged photo costs that photo, not the whole import.
                 stored = Stored(False, exc.message)
-            if stored.ok:
-                row.status = MediaFile.Status.DONE
-                row.size, row.sha256 = stored.size, stored.sha256
-                row.content_type, row.stored_name = stored.content_type, stored.stored_name
-                row.ext = (stored.ext or row.ext)[:16]
-            else:
-                row.status, row.last_error = MediaFile.Status.FAILED, f"{item.member}: {stored.reason}"
+            self._stored(row, stored, item.member)
         else:
-            if item.member:
-                extra["missing_from_archive"] = item.member
+            if item.member or item.folder:
+                extra["missing_from_archive"] = item.member or item.folder
                 self.missing += 1
             if item.url:
                 row.status = MediaFile.Status.PENDING
@@ -779,6 +842,16 @@ class ImportRecorder:
             self._also_used_by(MediaFile.objects.get(job=self.job, media_id=row.media_id), item.record_id)
             return
         self.media += 1
+
+    @staticmethod
+    def _stored(row: MediaFile, stored: Stored, source: str) -> None:
+        if stored.ok:
+            row.status = MediaFile.Status.DONE
+            row.size, row.sha256 = stored.size, stored.sha256
+            row.content_type, row.stored_name = stored.content_type, stored.stored_name
+            row.ext = (stored.ext or row.ext)[:16]
+        else:
+            row.status, row.last_error = MediaFile.Status.FAILED, f"{source}: {stored.reason}"
 
     @staticmethod
     def _also_used_by(existing: MediaFile, record_id: str) -> None:
