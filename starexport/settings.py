@@ -48,8 +48,10 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.facebook",
-    "allauth.socialaccount.providers.twitter_oauth2",
-    "allauth.socialaccount.providers.reddit",
+    # Ours: Instagram's current login, and X and Reddit with URLs settings can point elsewhere.
+    "accounts.providers.instagram",
+    "accounts.providers.twitter_oauth2",
+    "accounts.providers.reddit",
     "accounts",
     "platforms",
     "exports",
@@ -284,6 +286,10 @@ for _provider, _slug in PROVIDER_PLATFORM.items():
 SOCIALACCOUNT_PROVIDERS["google"]["AUTH_PARAMS"] = {"access_type": "offline", "prompt": "consent"}
 SOCIALACCOUNT_PROVIDERS["reddit"]["USER_AGENT"] = "web:starexport:0.1 (self-hosted export tool)"
 SOCIALACCOUNT_PROVIDERS["reddit"]["AUTH_PARAMS"] = {"duration": "permanent"}
+if STAREXPORT_SANDBOX:
+    from accounts.sandbox_oauth import sandbox_provider_settings
+
+    sandbox_provider_settings(SOCIALACCOUNT_PROVIDERS, STAREXPORT_SANDBOX)
 STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY")
 
 # --- Star Export -------------------------------------------------------------------------------

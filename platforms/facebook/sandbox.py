@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from platforms.sandbox import auth
 from platforms.sandbox.core import PlatformSandbox, SbRequest, SbResponse
 
 LATEST = datetime(2024, 6, 1, 18, 30, tzinfo=UTC)
@@ -170,6 +171,8 @@ class GraphSandbox(PlatformSandbox):
 
 POST_KINDS = ("album", "photo", "video", "link", "status")
 ALBUM_SIZE = 3
+# A user token from the web login flow lives about 60 days and cannot be refreshed.
+USER_TOKEN_SECONDS = 5183944
 
 
 class Sandbox(GraphSandbox):
@@ -180,6 +183,10 @@ class Sandbox(GraphSandbox):
         "photo": ("created_time", "name"),
         "video": ("description", "updated_time"),
     }
+    # Facebook's own paths (www.facebook.com/dialog/oauth, graph.facebook.com/oauth/access_token):
+    # allauth derives the token URL from GRAPH_API_URL.
+    authorize_path = "/dialog/oauth"
+    token_path = "/oauth/access_token"
 
     def usage_headers(self, req: SbRequest | None) -> dict[str, str]:
         percent = 100 if req is None else self.usage_percent(req)
@@ -341,6 +348,14 @@ class Sandbox(GraphSandbox):
         else:
             post.update(status_type="mobile_status_update")
         return post
+
+    # --- OAuth ---------------------------------------------------------------------------------
+    def token(self, req: SbRequest) -> SbResponse:
+        user = auth.verify_token(self.slug, {**req.query, **req.form()}.get("code"), kind="code")
+        if not user:
+            return self.graph_error(400, "Invalid verification code format.", 100)
+        token = auth.mint_token(self.slug, user)
+        return SbResponse.json({"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_SECONDS})
 
     # --- routing -------------------------------------------------------------------------------
     def route(self, req: SbRequest, route: str) -> SbResponse:

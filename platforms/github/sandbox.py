@@ -9,10 +9,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from platforms.sandbox import auth
 from platforms.sandbox.core import PlatformSandbox, SbRequest, SbResponse
 
 EPOCH = datetime(2015, 3, 1, tzinfo=UTC)
 DOCS = "https://docs.github.com/rest"
+# GitHub Enterprise serves the REST API under /api/v3; allauth's GITHUB_URL setting assumes it.
+ENTERPRISE_API = "/api/v3"
 LANGUAGES = ["Python", "Go", "Rust", "TypeScript", "C", None]
 ZIPBALL = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>project-(?P<n>\d{3}))/zipball(?:/(?P<ref>[^/]+))?")
 
@@ -24,6 +27,9 @@ def _iso(moment: datetime) -> str:
 class Sandbox(PlatformSandbox):
     slug = "github"
     default_page_size = 30
+    # GitHub's own OAuth paths: allauth derives them from GITHUB_URL.
+    authorize_path = "/login/oauth/authorize"
+    token_path = "/login/oauth/access_token"
 
     # --- data ----------------------------------------------------------------------------------
     def user(self, req: SbRequest) -> dict:
@@ -53,6 +59,12 @@ class Sandbox(PlatformSandbox):
             "two_factor_authentication": True,
             "plan": {"name": "free", "space": 976562499, "collaborators": 0, "private_repos": 10000},
         }
+
+    def emails(self, req: SbRequest) -> list[dict]:
+        return [
+            {"email": f"{req.user}@example.com", "primary": True, "verified": True, "visibility": "private"},
+            {"email": f"{req.user}@users.noreply.github.com", "primary": False, "verified": True, "visibility": None},
+        ]
 
     def repo(self, req: SbRequest, owner: str, n: int) -> dict:
         rng = self.rng("repo", owner, n)
@@ -114,11 +126,34 @@ class Sandbox(PlatformSandbox):
             },
         }
 
+    # --- OAuth ---------------------------------------------------------------------------------
+    def token(self, req: SbRequest) -> SbResponse:
+        """GitHub's OAuth app token: it never expires, so there is no refresh token. Form-encoded
+        unless JSON is asked for, and a bad code is a 200 with an `error`, as GitHub answers."""
+        user = auth.verify_token(self.slug, {**req.query, **req.form()}.get("code"), kind="code")
+        if user:
+            data = {"access_token": auth.mint_token(self.slug, user), "token_type": "bearer", "scope": ""}
+        else:
+            data = {
+                "error": "bad_verification_code",
+                "error_description": "The code passed is incorrect or expired.",
+                "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#bad-verification-code",
+            }
+        if "application/json" in req.headers.get("accept", ""):
+            return SbResponse.json(data)
+        return SbResponse(
+            200, urlencode(data).encode(), {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        )
+
     # --- routing -------------------------------------------------------------------------------
     def handle(self, req: SbRequest) -> SbResponse:
         n = self.config.records
+        if req.path.startswith(ENTERPRISE_API + "/"):
+            req.path = req.path[len(ENTERPRISE_API) :]
         if req.path == "/user":
             return self.ok(self.user(req))
+        if req.path == "/user/emails":
+            return self.ok(self.emails(req))
         if req.path == "/user/repos":
             return self.paged(req, [self.repo(req, req.user, i) for i in range(1, n + 1)])
         if req.path == "/user/starred":

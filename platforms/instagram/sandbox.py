@@ -15,6 +15,7 @@ import time
 from datetime import timedelta
 
 from platforms.facebook.sandbox import LATEST, GraphSandbox, graph_time
+from platforms.sandbox import auth
 from platforms.sandbox.core import SbRequest, SbResponse
 
 POST_BASE = 17900000000000000  # post n is POST_BASE + 10 n; its carousel children follow it
@@ -25,6 +26,7 @@ FRESH_EXPIRY = 0x7FFFFFFF  # far ahead, so that the same URL is served on every 
 PAST_EXPIRY = 0x61066B00  # 2021-08-01
 # Post layouts, in turn: a carousel is a list of its children's types.
 LAYOUTS = ("IMAGE", "VIDEO", ("IMAGE", "VIDEO", "IMAGE"), "IMAGE", "REELS", ("IMAGE", "IMAGE"))
+LONG_LIVED_SECONDS = 60 * 24 * 3600
 
 
 def shortcode(number: int) -> str:
@@ -39,6 +41,8 @@ def shortcode(number: int) -> str:
 class Sandbox(GraphSandbox):
     slug = "instagram"
     default_fields = {"user": ("id",), "media": ("id",)}
+    # www.instagram.com/oauth/authorize and api.instagram.com/oauth/access_token, on one host here.
+    token_path = "/oauth/access_token"
 
     def usage_headers(self, req: SbRequest | None) -> dict[str, str]:
         percent = 100 if req is None else self.usage_percent(req)
@@ -163,8 +167,32 @@ class Sandbox(GraphSandbox):
             return self.story(req, n)
         return None
 
+    # --- OAuth ---------------------------------------------------------------------------------
+    def token(self, req: SbRequest) -> SbResponse:
+        """The code for a short-lived token, in the shape Business Login documents."""
+        user = auth.verify_token(self.slug, req.form().get("code"), kind="code")
+        if req.method != "POST" or not user:
+            body = {"error_type": "OAuthException", "code": 400, "error_message": "Invalid authorization code"}
+            return SbResponse.json(body, 400)
+        uid = str(USER_BASE + self.numeric_id(user))
+        token = {
+            "access_token": auth.mint_token(self.slug, user),
+            "user_id": uid,
+            "permissions": "instagram_business_basic",
+        }
+        return SbResponse.json({"data": [token]})
+
+    def long_lived_token(self, req: SbRequest) -> SbResponse:
+        """GET /access_token: a short-lived token (the request's own) for one that lasts 60 days."""
+        if req.query.get("grant_type") != "ig_exchange_token" or not req.query.get("client_secret"):
+            return self.graph_error(400, "Unsupported request - method type: get", 100)
+        token = auth.mint_token(self.slug, req.user)
+        return SbResponse.json({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECONDS})
+
     # --- routing -------------------------------------------------------------------------------
     def route(self, req: SbRequest, route: str) -> SbResponse:
+        if route == "/access_token":
+            return self.long_lived_token(req)
         me = self.me(req)
         if route in ("/me", f"/{me['id']}"):
             return self.node(req, me, "user")

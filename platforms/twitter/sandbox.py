@@ -4,8 +4,12 @@ timeline limit, x-rate-limit-* headers and X's own error bodies."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from platforms.sandbox.core import PlatformSandbox, SbRequest, SbResponse
 
@@ -25,6 +29,11 @@ class Sandbox(PlatformSandbox):
     slug = "twitter"
     # X answers 10 posts when max_results is not given; a small page still shows paging on few records.
     default_page_size = 20
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._lock = threading.Lock()
+        self._challenges: dict[str, tuple[str, str]] = {}  # code -> (code_challenge, method)
 
     # --- data ----------------------------------------------------------------------------------
     def user_id(self, login: str) -> str:
@@ -151,6 +160,41 @@ class Sandbox(PlatformSandbox):
                 }
             ]
         return data, media
+
+    # --- OAuth 2.0 with PKCE, which X requires -------------------------------------------------
+    def authorize(self, req: SbRequest) -> SbResponse:
+        challenge = req.query.get("code_challenge", "")
+        method = req.query.get("code_challenge_method", "plain")
+        if not challenge or method not in ("S256", "plain"):
+            params = {
+                "error": "invalid_request",
+                "error_description": "Missing required parameter [code_challenge].",
+                "state": req.query.get("state", ""),
+            }
+            redirect_uri = req.query.get("redirect_uri", "")
+            joiner = "&" if "?" in redirect_uri else "?"
+            return SbResponse.redirect(f"{redirect_uri}{joiner}{urlencode(params)}")
+        response = super().authorize(req)
+        code = dict(parse_qsl(urlsplit(response.headers["Location"]).query))["code"]
+        with self._lock:
+            self._challenges[code] = (challenge, method)
+        return response
+
+    def token(self, req: SbRequest) -> SbResponse:
+        data = {**req.query, **req.form()}
+        if data.get("grant_type") == "authorization_code":
+            with self._lock:
+                challenge, method = self._challenges.pop(data.get("code", ""), ("", ""))
+            verifier = data.get("code_verifier", "")
+            if method == "S256":
+                verifier = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+            if not challenge or verifier != challenge:
+                body = {
+                    "error": "invalid_request",
+                    "error_description": "Value passed for the code verifier did not match the code challenge.",
+                }
+                return SbResponse.json(body, 400)
+        return super().token(req)
 
     # --- routing -------------------------------------------------------------------------------
     def handle(self, req: SbRequest) -> SbResponse:

@@ -1,14 +1,24 @@
 """YouTube's Data API v3 in the sandbox: channels (mine), playlistItems, videos (by id, at most 50)
 and playlists (mine) with `pageToken` paging, `part` selection, Google's error bodies and, when
-configured, the daily quota used up (403 quotaExceeded)."""
+configured, the daily quota used up (403 quotaExceeded). Google's sign-in as allauth uses it: the
+token answer carries a signed OpenID Connect `id_token`, and /oauth2/v2/userinfo describes the
+account."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from platforms.sandbox import auth
 from platforms.sandbox.core import PlatformSandbox, SbRequest, SbResponse
 
 API = "/youtube/v3"
@@ -23,6 +33,7 @@ THUMBNAILS = {
     "maxres": (1280, 720),
 }
 AVATARS = {"default": 88, "medium": 240, "high": 800}
+USERINFO = "/oauth2/v2/userinfo"
 
 
 def _iso(moment: datetime) -> str:
@@ -253,8 +264,68 @@ class Sandbox(PlatformSandbox):
             "status": {"privacyStatus": "public" if k % 2 == 0 else "private"},
         }
 
+    # --- the Google account and its sign-in ----------------------------------------------------
+    def account(self, req: SbRequest, user: str) -> dict:
+        """The account as /oauth2/v2/userinfo describes it."""
+        return {
+            "id": str(10**20 + int.from_bytes(self.digest("account", user)[:8]) % 10**20),
+            "email": f"{user}@example.com",
+            "verified_email": True,
+            "name": f"{user.title()} Example",
+            "given_name": user.title(),
+            "family_name": "Example",
+            "picture": self.media_url(req, f"google-avatar-{user}.jpg", w=96, h=96),
+        }
+
+    @cached_property
+    def signing_key(self) -> rsa.RSAPrivateKey:
+        # A key of this sandbox's own, named by `kid` as Google's are. allauth does not check the
+        # signature of an id_token it fetched itself (OpenID Connect Core 3.1.3.7); serving the
+        # public key for other uses would need an unauthenticated route the core does not offer.
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    @cached_property
+    def key_id(self) -> str:
+        public = self.signing_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return hashlib.sha1(public).hexdigest()
+
+    def id_token(self, req: SbRequest, user: str, client_id: str, access_token: str) -> str:
+        account = self.account(req, user)
+        now = int(time.time())
+        claims = {
+            "iss": req.base_url,
+            "azp": client_id,
+            "aud": client_id,
+            "sub": account["id"],
+            "email": account["email"],
+            "email_verified": True,
+            "at_hash": _b64(hashlib.sha256(access_token.encode()).digest()[:16]),
+            "name": account["name"],
+            "picture": account["picture"],
+            "given_name": account["given_name"],
+            "family_name": account["family_name"],
+            "iat": now,
+            "exp": now + 3600,
+        }
+        return jwt.encode(claims, self.signing_key, algorithm="RS256", headers={"kid": self.key_id})
+
+    def token(self, req: SbRequest) -> SbResponse:
+        """The generic token answer plus the `id_token` Google adds for the profile and email scopes."""
+        response = super().token(req)
+        if response.status != 200:
+            return response
+        body = json.loads(response.body)
+        user = auth.verify_token(self.slug, body["access_token"])
+        client_id = {**req.query, **req.form()}.get("client_id", "")
+        body.update(token_type="Bearer", id_token=self.id_token(req, user, client_id, body["access_token"]))
+        return SbResponse.json(body)
+
     # --- routing -------------------------------------------------------------------------------
     def handle(self, req: SbRequest) -> SbResponse:
+        if req.path == USERINFO:
+            return SbResponse.json(self.account(req, req.user))
         if not req.path.startswith(API + "/"):
             return self.not_found()
         if self.config.youtube_quota_exceeded:
