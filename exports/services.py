@@ -260,7 +260,7 @@ def job_cancel(job: ExportJob) -> bool:
     return bool(updated)
 
 
-def job_retry_failed(job: ExportJob) -> int:
+def job_retry_failed(job: ExportJob, *, enqueue: bool = True) -> int:
     """Try the failed media files of a finished export again and rebuild its archive.
     Returns how many files were queued again (0 when there is nothing to retry)."""
     if job.status != Status.SUCCEEDED:
@@ -287,7 +287,8 @@ def job_retry_failed(job: ExportJob) -> int:
             return 0
         job.refresh_from_db()
         media_counters_update(job)
-        enqueue_step(job)
+        if enqueue:
+            enqueue_step(job)
     return count
 
 

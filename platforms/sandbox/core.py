@@ -277,7 +277,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(refused, path)
             return self.send_media(req, name, path)
 
-        token = headers.get("authorization", "").removeprefix("Bearer ").removeprefix("bearer ").strip()
+        # "Bearer <token>" as OAuth 2 says, or GitHub's older "token <token>".
+        scheme, _, credential = headers.get("authorization", "").strip().partition(" ")
+        token = credential.strip() if scheme.lower() in ("bearer", "token") else ""
         token = token or query.get("access_token", "")
         user = auth.verify_token(slug, token)
         if not user:
