@@ -413,6 +413,14 @@ def _open_zip(fileobj: IO[bytes], packed_size: int) -> ZipReader:
         listed = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise damaged(f"it is not a complete ZIP file ({exc}); it may have been cut short while downloading.") from exc
+    try:
+        return ZipReader(zf, _zip_members(listed, packed_size), packed_size)
+    except ExtractorError:
+        zf.close()
+        raise
+
+
+def _zip_members(listed: list[zipfile.ZipInfo], packed_size: int) -> dict[str, zipfile.ZipInfo]:
     ratio = limit("IMPORT_MAX_RATIO")
     infos: dict[str, zipfile.ZipInfo] = {}
     _check_totals(len(listed), sum(i.file_size for i in listed), packed_size)
@@ -440,7 +448,7 @@ def _open_zip(fileobj: IO[bytes], packed_size: int) -> ZipReader:
         infos[name] = info
     # Each member was reasonable; together they may still be a bomb.
     _check_ratio(sum(i.file_size for i in listed), packed_size)
-    return ZipReader(zf, infos, packed_size)
+    return infos
 
 
 def _open_tar(fileobj: IO[bytes], packed_size: int) -> TarReader:
@@ -622,16 +630,16 @@ def media_store(
         ext = ext or sniffed_ext or "bin"
         mime = EXT_MIME.get(ext, mime or "application/octet-stream")
     else:
+        shown = sniffed_ext.upper() if sniffed_ext else mime or "of an unknown type"
         if sniffed_ext == "html" or not mime.startswith(f"{kind}/"):
-            shown = sniffed_ext.upper() if sniffed_ext else "of an unknown type"
-            return Stored(False, f"the file in the archive is {shown}, not an {kind}")
+            return Stored(False, f"the file in the archive is {shown}, not {'an' if kind == 'image' else 'a'} {kind}")
         allowed = platform.allowed_formats(kind)
         # A platform whose API never hands out this kind (YouTube's videos) lists no formats for it;
         # the archive's own originals are still the user's to keep.
         if allowed and sniffed_ext not in {*allowed, *(("jpg", "jpeg") if {"jpg", "jpeg"} & set(allowed) else ())}:
             return Stored(
                 False,
-                f"the file is {sniffed_ext.upper()}, which is not one of {platform.display_name}'s {kind} formats "
+                f"the file is {shown}, which is not one of {platform.display_name}'s {kind} formats "
                 f"({', '.join(allowed)})",
             )
         ext = sniffed_ext
