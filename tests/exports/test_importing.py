@@ -161,7 +161,7 @@ def test_an_import_runs_to_a_verified_export_archive(alice, storage_dir, connect
 
 @pytest.mark.xfail(
     strict=True,
-    reason="services.downloader_for asks for the user's token even when no file is left to download",
+    reason="services.job_run_inline builds the downloader, which asks for the user's token, even with nothing to download",
 )
 def test_an_import_needs_no_connected_account(alice, storage_dir):
     job = job_run_inline(uploaded_job(alice, "twitter", zip_bytes(x_archive_members())))
