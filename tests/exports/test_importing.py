@@ -159,6 +159,39 @@ def test_an_import_runs_to_a_verified_export_archive(alice, storage_dir, connect
     assert f"'images': {images}, 'videos': {videos}" in output
 
 
+def every_platform():
+    from tests.platforms import (
+        test_facebook_importer,
+        test_github_importer,
+        test_instagram_importer,
+        test_reddit_importer,
+        test_youtube_importer,
+    )
+
+    return [
+        ("twitter", lambda: zip_bytes(x_archive_members())),
+        ("facebook", lambda: zip_bytes(test_facebook_importer.sample_members(posters=False))),
+        ("instagram", lambda: zip_bytes(test_instagram_importer.members())),
+        ("youtube", lambda: zip_bytes(test_youtube_importer.members(public=False))),
+        ("reddit", lambda: zip_bytes(test_reddit_importer.members(links=False))),
+        ("github", lambda: test_github_importer.tar_gz(test_github_importer.members(all_git=True))),
+    ]
+
+
+@pytest.mark.parametrize("slug, build", every_platform(), ids=[p[0] for p in every_platform()])
+def test_every_platform_s_archive_becomes_a_verified_export_archive(alice, storage_dir, connect, slug, build):
+    connect(alice, slug)  # see test_an_import_needs_no_connected_account
+    job = job_run_inline(uploaded_job(alice, slug, build()))
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    assert job.records_count > 0 and job.media_files.filter(status="pending").count() == 0
+    flags = ["--csv", *(["--media"] if job.media_done else [])]
+    verify_archive(storage_dir / job.archive_name, slug, *flags)
+    with zipfile.ZipFile(storage_dir / job.archive_name) as archive:
+        document = json.loads(archive.read(f"{job.base_name}.json"))
+    assert sum(len(r) for r in document["records"].values()) == job.records_count
+    assert len(document["media"]) == job.media_done and len(document["failures"]) == job.media_failed
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="services.job_run_inline builds the downloader, which asks for the user's token, even with nothing to download",

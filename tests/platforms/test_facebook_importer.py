@@ -11,12 +11,17 @@ PHOTO = "posts/media/Mobiloverforsler_uqsXWfBGvQ/28055_498092266878953_310909280
 VIDEO = "posts/media/videos/1199405_10200191443018829_7953_n_2022020720200.mp4"
 
 
-def sample_members(*, skip: tuple[str, ...] = ()) -> dict:
-    """The real posts file (older layout) with a file for every photo and video it names."""
+def sample_members(*, skip: tuple[str, ...] = (), posters: bool = True) -> dict:
+    """The real posts file (older layout) with a file for every photo and video it names; without
+    `posters`, the videos' poster URLs are left out (nothing to fetch)."""
     from platforms.sandbox.media import image, video
 
-    members: dict = {"posts/your_posts_1.json": FACEBOOK_POSTS.read_bytes()}
-    for uri in _uris(json.loads(FACEBOOK_POSTS.read_text())):
+    posts = json.loads(FACEBOOK_POSTS.read_text())
+    if not posters:
+        for media in (d.get("media") or {} for p in posts for a in p.get("attachments", []) for d in a["data"]):
+            media.pop("thumbnail", None)
+    members: dict = {"posts/your_posts_1.json": FACEBOOK_POSTS.read_bytes() if posters else json.dumps(posts)}
+    for uri in _uris(posts):
         if uri in skip:
             continue
         members[uri] = video(uri, seconds=0.25, width=64, height=48) if uri.endswith(".mp4") else image(uri)

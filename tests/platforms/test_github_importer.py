@@ -74,7 +74,10 @@ GIT = {
 }
 
 
-def members() -> dict[str, bytes]:
+def members(*, all_git: bool = False) -> dict[str, bytes]:
+    """GitHub's export; with `all_git`, every repository's git data is there (nothing to fetch)."""
+    if all_git:
+        return {**members(), "repositories/ada/notes.git/HEAD": b"ref: refs/heads/main\n"}
     return {
         "schema.json": b'{"version": "1.0.1"}',
         "users_000001.json": json.dumps(USERS).encode(),

@@ -20,7 +20,8 @@ def table(columns: list[str], rows: list[list]) -> str:
     return out.getvalue()
 
 
-def members(prefix: str = "export_ada_20240530/") -> dict:
+def members(prefix: str = "export_ada_20240530/", *, links: bool = True) -> dict:
+    """A data request; without `links`, no post links to a file (nothing to fetch)."""
     permalink = "https://www.reddit.com/r/pics/comments/{}/x/"
     posts = [
         ["abc1", permalink.format("abc1"), "2024-05-18 04:35:32 UTC", "10.0.0.1", "pics", "1", "My cat",
@@ -34,6 +35,9 @@ def members(prefix: str = "export_ada_20240530/") -> dict:
         ["abc5", permalink.format("abc5"), "2020-01-01 00:00:00 UTC", "", "news", "0", "A link",
          "https://example.com/article", ""],
     ]  # fmt: skip
+    if not links:
+        for row in posts:
+            row[7] = ""
     comments = [
         ["c1", "https://www.reddit.com/r/pics/comments/abc1/x/c1/", "2024-05-19 00:00:00 UTC", "", "pics", "0",
          "https://www.reddit.com/r/pics/comments/abc1/x/", "t3_abc1", "Thanks!", ""],

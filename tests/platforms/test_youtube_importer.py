@@ -33,7 +33,8 @@ def table(columns: list[str], rows: list[list]) -> str:
     return out.getvalue()
 
 
-def members(*, files: bool = True) -> dict:
+def members(*, files: bool = True, public: bool = True) -> dict:
+    """A Takeout's YouTube part; without `public`, every video is private (no thumbnail to fetch)."""
     from platforms.sandbox.media import video
 
     videos = [
@@ -48,6 +49,9 @@ def members(*, files: bool = True) -> dict:
         ["gone0000001", "1000", "", "", "", "UC1", "Not in this part", "Private", "Processed",
          "2024-01-01T00:00:00+00:00", ""],
     ]  # fmt: skip
+    if not public:
+        for row in videos:
+            row[7] = "Private"
     found = {
         f"{BASE}/video metadata/videos.csv": table(VIDEO_COLUMNS, videos),
         f"{BASE}/channels/channel.csv": table(
