@@ -33,8 +33,23 @@ def emailed_link(job_id: str, timeout: float = 60) -> str:
     raise AssertionError(f"no email with a download link for {job_id}")
 
 
+@pytest.fixture
+def providers_on_sandbox(live, settings, monkeypatch):
+    """allauth's providers pointed at the sandbox process, as STAREXPORT_SANDBOX does at start-up."""
+    import copy
+
+    from accounts.sandbox_oauth import sandbox_provider_settings
+    from tests.accounts.test_oauth_sandbox import frozen_urls, resolve, without_apps
+
+    providers = copy.deepcopy(without_apps(settings.SOCIALACCOUNT_PROVIDERS))
+    sandbox_provider_settings(providers, live)
+    settings.SOCIALACCOUNT_PROVIDERS = providers
+    for key, url in frozen_urls(providers).items():
+        monkeypatch.setattr(*resolve(key), url)
+
+
 def test_a_person_signs_up_exports_with_media_follows_the_emailed_link_and_others_are_refused(
-    live, live_server, browser, shot, connect, platforms, tmp_path
+    live, live_server, providers_on_sandbox, browser, shot, connect, platforms, tmp_path
 ):
     base = live_server.url
     alice = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -45,7 +60,13 @@ def test_a_person_signs_up_exports_with_media_follows_the_emailed_link_and_other
 
     sign_up(page, base, "anna")
     user = get_user_model().objects.get(username="anna")
-    connect(user, "reddit")
+    # Connecting goes through allauth's real OAuth flow, with the sandbox as the platform.
+    page.get_by_role("link", name="Connect Reddit").click()
+    page.locator("form button[type=submit]").last.click()  # allauth asks before it leaves the site
+    page.wait_for_url(re.compile(rf"{re.escape(base)}/.*"))
+    page.goto(base + "/")
+    assert page.locator("#platform-reddit").count() == 1
+    assert "Export Reddit" in page.content()
     connect(user, "github")
     github = platforms["github"]
     github.supports_media = False
