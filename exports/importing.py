@@ -31,8 +31,10 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from importlib import import_module
+from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
@@ -708,10 +710,8 @@ def media_pack(reader: ArchiveReader, folder: str, *, job: ExportJob) -> Stored:
     return Stored(True, size=size, sha256=sha256, content_type="application/zip", ext="zip", stored_name=name)
 
 
-def job_temp_dir(job: ExportJob):
+def job_temp_dir(job: ExportJob) -> Path:
     """The one place on local disk an import may write: beside the downloader's partial files."""
-    from pathlib import Path
-
     path = Path(settings.VAR_DIR) / "partial" / str(job.id)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -945,8 +945,6 @@ def iso_from(value: Any) -> str | None:
         if text.endswith(" UTC"):
             text = text[:-4].replace(" ", "T") + "Z"
         else:
-            from datetime import datetime
-
             try:
                 return iso_utc(datetime.strptime(text, "%a %b %d %H:%M:%S %z %Y").isoformat())
             except ValueError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, iso_from
@@ -37,8 +38,6 @@ def _epoch(date: str) -> float | None:
     moment = iso_from(date)
     if moment is None:
         return None
-    from datetime import datetime
-
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
 
 
