@@ -93,6 +93,9 @@ class GitHubExtractor(Extractor):
         if cursor:
             return Request(url=cursor, headers=headers)
         params = {} if resource == "user" else {"per_page": 100}
+        if resource in ("repos", "starred"):
+            # Newest first, so an export of only what is new can stop at the first known page.
+            params.update(sort="created", direction="desc")
         return Request(url=self.paths[resource], params=params, headers=headers)
 
     def parse(self, resource: str, body: Any, headers: dict | None = None) -> Page:

@@ -155,17 +155,20 @@ class Sandbox(PlatformSandbox):
         if req.path == "/user/emails":
             return self.ok(self.emails(req))
         if req.path == "/user/repos":
-            return self.paged(req, [self.repo(req, req.user, i) for i in range(1, n + 1)])
+            # GitHub sorts by full_name ascending, or newest first when sorting by a date.
+            repos = [self.repo(req, req.user, i) for i in range(1, n + 1)]
+            by_date = req.query.get("sort") in ("created", "updated", "pushed")
+            return self.paged(req, self.ordered(req, repos, newest_first_by_default=by_date))
         if req.path == "/user/starred":
             repos = [self.repo(req, f"friend{i % 5}", i) for i in range(1, n + 1)]
             if "star+json" in req.headers.get("accept", ""):
                 starred = []
                 for i, repo in enumerate(repos):
                     starred.append({"starred_at": _iso(EPOCH + timedelta(days=100 + i * 5)), "repo": repo})
-                return self.paged(req, starred)
-            return self.paged(req, repos)
+                return self.paged(req, self.ordered(req, starred, newest_first_by_default=True))
+            return self.paged(req, self.ordered(req, repos, newest_first_by_default=True))
         if req.path == "/gists":
-            return self.paged(req, [self.gist(req, i) for i in range(1, n + 1)])
+            return self.paged(req, list(reversed([self.gist(req, i) for i in range(1, n + 1)])))
         if match := ZIPBALL.fullmatch(req.path):
             return self.zipball(req, **match.groupdict())
         return self.not_found()
@@ -179,6 +182,12 @@ class Sandbox(PlatformSandbox):
         # `project-001` are different files.
         location = self.media_url(req, f"{owner}-{repo}-{ref or 'main'}.zip")
         return SbResponse.redirect(location)
+
+    @staticmethod
+    def ordered(req: SbRequest, items: list, *, newest_first_by_default: bool) -> list:
+        """Items are generated oldest first; `direction` (GitHub's parameter) may turn them."""
+        direction = req.query.get("direction") or ("desc" if newest_first_by_default else "asc")
+        return list(reversed(items)) if direction == "desc" else items
 
     def rate_headers(self) -> dict[str, str]:
         return {
@@ -205,12 +214,16 @@ class Sandbox(PlatformSandbox):
         chunk = items[(page - 1) * per_page : page * per_page]
         links = []
         base = f"{req.base_url}{req.path}"
+        # GitHub's links keep the request's other parameters (sort, direction, ...).
+        kept = {k: v for k, v in req.query.items() if k not in ("page", "per_page")}
+
+        def link(number: int, rel: str) -> str:
+            return f'<{base}?{urlencode({**kept, "per_page": per_page, "page": number})}>; rel="{rel}"'
+
         if page < last:
-            links.append(f'<{base}?{urlencode({"per_page": per_page, "page": page + 1})}>; rel="next"')
-            links.append(f'<{base}?{urlencode({"per_page": per_page, "page": last})}>; rel="last"')
+            links += [link(page + 1, "next"), link(last, "last")]
         if page > 1:
-            links.append(f'<{base}?{urlencode({"per_page": per_page, "page": 1})}>; rel="first"')
-            links.append(f'<{base}?{urlencode({"per_page": per_page, "page": page - 1})}>; rel="prev"')
+            links += [link(1, "first"), link(page - 1, "prev")]
         headers = self.rate_headers()
         if links:
             headers["Link"] = ", ".join(links)

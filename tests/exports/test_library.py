@@ -75,3 +75,26 @@ def test_a_date_range_of_a_repeat_export_selects_from_the_library(lena):
     later = run(lena, only_new=True, date_from=middle)
     assert 0 < later.records_count < everything.records_count
     assert all(r.timestamp[:10] >= middle for r in later.records.all() if r.timestamp)
+
+
+def test_new_items_since_the_last_export_are_fetched_and_the_rest_is_not(
+    transactional_db, make_user, platforms, connect, sandbox
+):
+    user = make_user("gina")
+    connect(user, "github")
+
+    def github(**options):
+        job = services.export_job_create(owner=user, platform_slug="github", options=options, enqueue=False)
+        return services.job_run_inline(job)
+
+    first = github()
+    assert first.records_count == 37
+    sandbox.sandbox.config.records = 14  # two new repositories, stars and gists since then
+    sandbox.sandbox.reset()
+    second = github(only_new=True)
+    assert second.status == ExportJob.Status.SUCCEEDED, second.error
+    assert second.new_records == 6
+    assert second.records_count == 43
+    requests = sandbox.sandbox.stats()["requests"]
+    # Pages of 5, newest first: the first page holds the 2 new items, the second is all known.
+    assert requests["/github/user/repos"] == requests["/github/user/starred"] == requests["/github/gists"] == 2

@@ -94,7 +94,7 @@ def test_pages_follow_link_pagination_through_every_resource(github, sample, set
         f"{API}/user/repos",
         json=repos,
         headers={"Link": f'<{page2}>; rel="next"'},
-        match=[responses.matchers.query_param_matcher({"per_page": "100"})],
+        match=[responses.matchers.query_param_matcher({"per_page": "100", "sort": "created", "direction": "desc"})],
     )
     responses.get(f"{API}/user/starred", json=sample("github/starred_star_json_docs_example.json"))
     responses.get(f"{API}/gists", json=sample("github/gists_docs_example.json"))
