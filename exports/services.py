@@ -544,12 +544,15 @@ def media_pending_ids(job: ExportJob) -> list[int]:
 
 def downloader_for(job: ExportJob):
     """The job's downloader: the platform's limits, the user's token for the API's own origin,
-    and a way to refresh signed CDN URLs that expired."""
+    and a way to refresh signed CDN URLs that expired. An import needs no connected account:
+    without one, media are fetched from their public URLs only."""
     from exports.download import Downloader
 
     extractor = get_extractor(job.platform_id)
-    token = token_for(job.owner, job.platform)
-    client = api_client_for(job)
+    try:
+        client = api_client_for(job)
+    except NotConnected:
+        client = None
 
     def refresh_url(media_file: MediaFile) -> str | None:
         record_id = (media_file.record_ids or [""])[0]
@@ -561,8 +564,8 @@ def downloader_for(job: ExportJob):
     return Downloader(
         platform=job.platform,
         owner_id=job.owner_id,
-        api_auth=extractor.auth_headers(token),
-        refresh_url=refresh_url,
+        api_auth=extractor.auth_headers(client.token) if client else None,
+        refresh_url=refresh_url if client else None,
         finish=extractor.finish_media,
     )
 
@@ -716,13 +719,14 @@ def job_run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
         report()
         job_after_fetch(job, enqueue=False)
         if job.status == Status.DOWNLOADING:
-            downloader = downloader_for(job)
 
             def progress():
                 media_progress_save(job)
                 report()
 
-            downloader.run(job, media_pending_ids(job), claim=media_claim, on_progress=progress)
+            pending = media_pending_ids(job)
+            if pending:
+                downloader_for(job).run(job, pending, claim=media_claim, on_progress=progress)
             media_progress_save(job)
             if not downloads_finish_if_done(job, enqueue=False):
                 raise ExtractorError("Some media files are held by another worker; try the export again later.")

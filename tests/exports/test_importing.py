@@ -192,10 +192,6 @@ def test_every_platform_s_archive_becomes_a_verified_export_archive(alice, stora
     assert len(document["media"]) == job.media_done and len(document["failures"]) == job.media_failed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.job_run_inline builds the downloader, which asks for the user's token, even with nothing to download",
-)
 def test_an_import_needs_no_connected_account(alice, storage_dir):
     job = job_run_inline(uploaded_job(alice, "twitter", zip_bytes(x_archive_members())))
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
