@@ -1,0 +1,41 @@
+"""The media benchmark runs end to end on tiny files and ends with its machine-readable line.
+
+Its performance targets are the benchmark's business (`make bench`), not this test's: a loaded CI
+machine must not fail the suite.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAST_LINE = re.compile(r"bench: download/aria2c=(\d+\.\d+) archive/zip0=(\d+\.\d+) peak_rss_mb=(\d+)")
+
+
+@pytest.mark.skipif(not (shutil.which("aria2c") and shutil.which("zip")), reason="needs aria2c and zip (Debian)")
+def test_a_tiny_benchmark_prints_its_figures_on_the_last_line():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.media", "--files", "20", "--total-mb", "5", "--big-mb", "20",
+         "--concurrency", "8", "--rounds", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=50)
+    except subprocess.TimeoutExpired:
+        # Its own session: the sandbox it started stops with it.
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=20)
+        pytest.fail("the tiny benchmark took longer than 50 s")
+    assert proc.returncode == 0, out + err
+    last = out.strip().splitlines()[-1]
+    match = LAST_LINE.fullmatch(last)
+    assert match, last
+    download, archive, peak_rss_mb = float(match[1]), float(match[2]), int(match[3])
+    assert download > 0 and archive > 0 and peak_rss_mb > 0
+    assert "aria2c -j 8" in out and "zip -r -9" in out
