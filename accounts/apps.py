@@ -17,4 +17,6 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from allauth.socialaccount.models import SocialToken
 
+        from accounts import checks  # noqa: F401 — registers the deploy check
+
         pre_save.connect(_encrypt_token, sender=SocialToken, dispatch_uid="accounts.encrypt_token")

@@ -6,6 +6,7 @@ helpers, which run only after the surrounding transaction commits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -326,6 +327,28 @@ def _send_task(name: str, *args) -> None:
 
 
 # --- fetch -------------------------------------------------------------------------------------
+ID_LENGTH = 255
+
+
+def stored_id(value: str) -> str:
+    """An id as the database keeps it: ids longer than the column are shortened with a hash of
+    the whole, so they stay unique (the record's data keeps the original)."""
+    if len(value) <= ID_LENGTH:
+        return value
+    return f"{value[:200]}~{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
+def without_nul(value: Any) -> Any:
+    """PostgreSQL's text and jsonb refuse U+0000; a platform that sends one must not fail the job."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def _in_range(timestamp: str | None, options: dict) -> bool:
     if not timestamp:
         return True  # undated records are never dropped by a date filter
@@ -384,14 +407,14 @@ def job_fetch(job: ExportJob) -> None:
         records = []
         media_by_record: dict[str, list] = {}
         for item in page.media:
-            media_by_record.setdefault(item.record_id, []).append(item)
+            media_by_record.setdefault(stored_id(item.record_id), []).append(item)
         for record in page.records:
             if max_records and kept >= max_records:
                 break
             timestamp = extractor.record_timestamp(resource, record)
             if not _in_range(timestamp, options):
                 continue
-            record_id = extractor.record_id(resource, record)
+            record_id = stored_id(extractor.record_id(resource, record))
             position += 1
             kept += 1
             records.append(
@@ -401,7 +424,7 @@ def job_fetch(job: ExportJob) -> None:
                     external_id=record_id or f"#{position}",
                     position=position,
                     timestamp=timestamp or "",
-                    data=record,
+                    data=without_nul(record),
                 )
             )
         known = resource in whole and library.records_known(job, resource, [r.external_id for r in records])
@@ -445,6 +468,9 @@ def job_fetch(job: ExportJob) -> None:
 def media_files_record(job: ExportJob, items, *, reuse: bool = False) -> None:
     """One row per media id; the same file reached from two records keeps both ids. With `reuse`,
     a file the library has verified before is taken from it instead of being downloaded again."""
+    for item in items:
+        item.media_id, item.record_id = stored_id(item.media_id), stored_id(item.record_id)
+        item.caption, item.url, item.extra = without_nul(item.caption), without_nul(item.url), without_nul(item.extra)
     reusable = library.media_reusable(job, [i.media_id for i in items]) if reuse else {}
     for item in items:
         try:
@@ -657,7 +683,7 @@ def download_link_check(job: ExportJob, token: str) -> LinkProblem | None:
         return LinkProblem(
             "This download link has expired. Open the export from your list of exports to get a new one.", 410
         )
-    except signing.BadSignature:
+    except (signing.BadSignature, ValueError):
         return LinkProblem("This download link is not valid (it may have been altered or cut short when copied).", 400)
     if value != str(job.id):
         return LinkProblem("This download link belongs to another export.", 400)

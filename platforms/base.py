@@ -40,6 +40,8 @@ class MediaItem:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
+        # Platforms send junk now and then (a list where a caption belongs); keep to the contract.
+        self.caption = self.caption if isinstance(self.caption, str) else ""
         self.url = html.unescape(self.url or "")
         self.ext = (self.ext or "").lower().lstrip(".")
         self.media_id = str(self.media_id)
@@ -160,6 +162,11 @@ class Extractor:
             if not page.next or number >= client.max_pages:
                 return
             cursor = page.next
+
+
+def text_cursor(value: Any) -> str | None:
+    """A paging cursor as the contract has it: non-empty text, or None (the last page)."""
+    return value if isinstance(value, str) and value else None
 
 
 def iso_utc(value: Any) -> str | None:

@@ -12,7 +12,7 @@ import json
 import random
 import time
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -95,6 +95,17 @@ def origin(url: str) -> tuple[str, str, int]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
 
 
+SECRET_PARAMS = frozenset({"access_token", "client_secret", "refresh_token"})
+
+
+def without_query_params(url: str, names: frozenset[str]) -> str:
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
 def same_origin(url: str, base: str) -> bool:
     return origin(url) == origin(base)
 
@@ -131,7 +142,9 @@ class ApiClient:
             # host: the bearer token is never sent anywhere else.
             if not same_origin(req.url, self.base_url):
                 raise ExtractorError(f"The API pointed to another host ({urlsplit(req.url).hostname}); refused.")
-            return req.url
+            # Graph API paging URLs carry the token in `access_token`; it travels in the
+            # Authorization header instead, so it never sits in a URL that may be logged.
+            return without_query_params(req.url, SECRET_PARAMS)
         return urljoin(self.base_url + "/", req.url.lstrip("/"))
 
     def get(self, req: Request) -> requests.Response:
@@ -168,8 +181,10 @@ class ApiClient:
                 self._backoff(attempt)
                 continue
             return response
+        # The error's type only: its text may carry the request URL, and with it a token.
         raise ExtractorError(
-            f"{self.extractor.slug} API did not answer properly after {self.body_attempts} tries: {last_error}",
+            f"{self.extractor.slug} API did not answer properly after {self.body_attempts} tries "
+            f"({type(last_error).__name__}).",
             retryable=True,
             code="network",
         )

@@ -62,7 +62,8 @@ def gist_file_media_id(gist_id: str, filename: str) -> str:
     safe = UNSAFE_ID_CHARS.sub("_", filename)
     safe = re.sub(r"\.{2,}", "_", safe)[:MAX_FILENAME_IN_ID]
     if safe != filename:
-        safe = f"{safe}_{hashlib.sha1(filename.encode()).hexdigest()[:8]}"
+        # surrogatepass: a JSON name may hold a lone surrogate, which strict UTF-8 cannot encode.
+        safe = f"{safe}_{hashlib.sha1(filename.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
     return f"gist_{UNSAFE_ID_CHARS.sub('_', gist_id)}_{safe}"
 
 

@@ -7,7 +7,17 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
-from platforms.base import Extractor, ExtractorError, FetchContext, MediaItem, Page, Request, ext_from_url, iso_utc
+from platforms.base import (
+    Extractor,
+    ExtractorError,
+    FetchContext,
+    MediaItem,
+    Page,
+    Request,
+    ext_from_url,
+    iso_utc,
+    text_cursor,
+)
 
 if TYPE_CHECKING:
     from platforms.client import ApiClient
@@ -154,7 +164,7 @@ class RedditExtractor(Extractor):
             raise ExtractorError(self._unreadable(resource, body))
         # A thread (/comments/{id}) answers with [post listing, comments listing]: it has no paging.
         after = listings[0]["data"].get("after") if len(listings) == 1 else None
-        page = Page(next=after or None)
+        page = Page(next=text_cursor(after))
         for listing in listings:
             for child in listing["data"]["children"]:
                 self._add(page, child)

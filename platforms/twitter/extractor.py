@@ -8,7 +8,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from platforms.base import Extractor, ExtractorError, FetchContext, MediaItem, Page, Request, ext_from_url, iso_utc
+from platforms.base import (
+    Extractor,
+    ExtractorError,
+    FetchContext,
+    MediaItem,
+    Page,
+    Request,
+    ext_from_url,
+    iso_utc,
+    text_cursor,
+)
 
 if TYPE_CHECKING:
     from platforms.client import ApiClient
@@ -192,10 +202,9 @@ class TwitterExtractor(Extractor):
             raise ExtractorError(f"X's {resource} answer has `data` that is not a list of posts.")
 
         includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
-        media_by_key = {
-            m["media_key"]: m for m in includes.get("media") or [] if isinstance(m, dict) and m.get("media_key")
-        }
-        page = Page(next=meta.get("next_token") or None)
+        media = includes.get("media") if isinstance(includes.get("media"), list) else []
+        media_by_key = {m["media_key"]: m for m in media if isinstance(m, dict) and isinstance(m.get("media_key"), str)}
+        page = Page(next=text_cursor(meta.get("next_token")))
         for tweet in tweets:
             if not isinstance(tweet, dict) or not tweet.get("id"):
                 page.skipped.append({"record_id": "", "reason": f"a post without an id: {str(tweet)[:80]}"})

@@ -154,11 +154,6 @@ def test_no_page_shows_a_stored_token(db, platforms, make_user, token_key):
         assert occurrences(response.content, refresh) == 0, page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Nothing warns when production runs without STAREXPORT_TOKEN_KEY: accounts.tokens.encrypt then "
-    "stores every OAuth token in plain text, and `check --deploy` (no system check of ours) stays silent",
-)
 def test_production_without_a_token_key_is_flagged_by_check_deploy(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "TEST_", "PYTEST"))}
     env.pop("STAREXPORT_TOKEN_KEY", None)
@@ -213,13 +208,6 @@ def test_error_pages_for_missing_and_forbidden_show_no_secret(db, platforms, mak
             assert occurrences(response.content, secret) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ApiClient.get puts str(last_error) of a requests exception into ExtractorError.message, and "
-    "urllib3 logs 'Retrying ... <path?query>' at WARNING: both carry the full request URL, so a Graph API "
-    "paging.next URL (Facebook and Instagram put access_token= in it) lands in job.error (database, job "
-    "page, status.json, email) and in the worker log",
-)
 def test_a_failed_page_request_keeps_a_token_in_its_url_out_of_the_error_and_the_log(settings, caplog):
     """Facebook's and Instagram's `paging.next` URLs carry `access_token=`: a network failure on one
     must not copy the token into the job's error or the log."""
