@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from functools import lru_cache
 
 CONTENT_TYPES = {
@@ -54,9 +55,18 @@ def image(seed: str, fmt: str = "jpg", width: int = 640, height: int = 480) -> b
     return out.getvalue()
 
 
-@lru_cache(maxsize=32)
+_encode_lock = threading.Lock()
+
+
 def video(seed: str, seconds: float = 1.0, width: int = 320, height: int = 240) -> bytes:
-    """A real H.264 MP4 (a moving colour gradient), playable in browsers."""
+    """A real H.264 MP4 (a moving colour gradient), playable in browsers. Encoded once per name:
+    two threads encoding the same video at once could produce different bytes."""
+    with _encode_lock:
+        return _video(seed, seconds, width, height)
+
+
+@lru_cache(maxsize=32)
+def _video(seed: str, seconds: float, width: int, height: int) -> bytes:
     import av
     from PIL import Image
 
