@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -557,7 +556,7 @@ def import_job_create(
 ) -> ExportJob:
     """An export job whose records come from an uploaded archive. Unlike an API export it needs no
     connected account (media the archive lacks are fetched from public URLs)."""
-    from exports.services import ExportRequestError, enqueue_step, setting
+    from exports.services import ExportRequestError, enqueue_step, running_jobs_check
 
     platform = Platform.objects.filter(slug=platform_slug).first()
     if platform is None or not available(platform_slug) or not importer_available(platform_slug):
@@ -565,16 +564,8 @@ def import_job_create(
     if not platform.enabled:
         raise ExportRequestError(f"{platform.display_name} exports are switched off by the operator.", field="platform")
     formats = ["json", *(["csv"] if "csv" in platform.export_formats else [])]
-    most = setting("MAX_ACTIVE_JOBS_PER_USER")
     with transaction.atomic():
-        # Lock the user's row so two quick submissions cannot both slip under the limit.
-        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-        active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING).count()
-        if active >= most:
-            raise ExportRequestError(
-                f"You already have {active} exports running (the limit is {most}); "
-                "wait for one to finish or cancel one."
-            )
+        running_jobs_check(owner)
         job = ExportJob.objects.create(
             id=job_id or uuid.uuid4(),
             owner=owner,

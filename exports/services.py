@@ -100,6 +100,18 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
     return clean
 
 
+def running_jobs_check(owner) -> None:
+    """Refuse a new job past the user's running-jobs limit. Call inside the transaction that
+    creates the job: the user's row is locked so two quick submissions cannot both slip under."""
+    limit = setting("MAX_ACTIVE_JOBS_PER_USER")
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING).count()
+    if active >= limit:
+        raise ExportRequestError(
+            f"You already have {active} exports running (the limit is {limit}); wait for one to finish or cancel one."
+        )
+
+
 def export_job_create(
     *,
     owner,
@@ -133,16 +145,8 @@ def export_job_create(
     except NotConnected as exc:
         raise ExportRequestError(str(exc), field="platform") from None
 
-    limit = setting("MAX_ACTIVE_JOBS_PER_USER")
     with transaction.atomic():
-        # Lock the user's row so two quick submissions cannot both slip under the limit.
-        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-        active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING).count()
-        if active >= limit:
-            raise ExportRequestError(
-                f"You already have {active} exports running (the limit is {limit}); "
-                "wait for one to finish or cancel one."
-            )
+        running_jobs_check(owner)
         job = ExportJob.objects.create(
             owner=owner,
             platform=platform,

@@ -6,11 +6,8 @@ archive that is damaged or refused, or an import that failed. The archive is che
 copied into storage, so a refused one is never stored.
 """
 
-import logging
 import os
-import sys
 import uuid
-import warnings
 
 from django.contrib.auth import get_user_model
 from django.core.files import File
@@ -18,8 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
 from exports import importing, services
-from exports.management.commands.export import Progress
-from exports.models import ExportJob
+from exports.cli import quiet, run_to_archive
 from platforms.base import ExtractorError
 from platforms.models import Platform
 
@@ -33,9 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("path", help="The archive file the platform gave you (ZIP, or tar.gz for GitHub).")
 
     def handle(self, *args, **options):
-        # stderr carries progress only: no log lines, no warnings.
-        logging.disable(logging.CRITICAL)
-        warnings.simplefilter("ignore")
+        quiet()
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user named {options['user']!r}.", returncode=2)
@@ -67,16 +61,4 @@ class Command(BaseCommand):
             default_storage.delete(upload_name)
             raise CommandError(exc.message, returncode=2) from None
 
-        progress = Progress(sys.stderr)
-        try:
-            job = services.job_run_inline(job, on_progress=progress)
-        except KeyboardInterrupt:
-            services.job_cancel(job)
-            raise CommandError("Interrupted; the import was canceled.", returncode=1) from None
-        finally:
-            progress.close()
-        if job.status != ExportJob.Status.SUCCEEDED:
-            raise CommandError(f"Import {job.status}: {job.error or job.step}", returncode=1)
-        if job.media_failed:
-            sys.stderr.write(f"{job.media_failed} media files are missing; see failures.csv\n")
-        self.stdout.write(services.archive_location(job))
+        run_to_archive(self, job, what="Import")
