@@ -1,0 +1,214 @@
+"""Load on real processes: many exports from many users on two workers, and the status endpoint
+under wrk while jobs run. Figures go to docs/reliability.md."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from exports import services
+from exports.models import ExportJob, MediaFile
+from tests.conftest import ROOT, free_port, seed_platforms, wait_for, wait_for_job
+from tests.reliability.conftest import broker_at, reliability_env, sandbox_reset
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.load]
+
+USERS, JOBS_PER_USER = 10, 5
+# wrk's run length; 30 s in the load run, shorter for a quick look (STAREXPORT_WRK_SECONDS=5).
+WRK_SECONDS = int(os.environ.get("STAREXPORT_WRK_SECONDS", "30"))
+P99_TARGET_MS = 100.0
+
+
+@pytest.fixture
+def rig(transactional_db, sole_sweeper, sandbox_process, settings):
+    settings.STAREXPORT_SANDBOX = sandbox_process
+    seed_platforms()
+    sandbox_reset(sandbox_process)
+    yield sandbox_process
+    sandbox_reset(sandbox_process)
+
+
+@pytest.fixture
+def users(rig, make_user, connect):
+    """Ten users, each connected to Reddit as an identity of their own (the sandbox serves each
+    identity its own profile and its own posts and comments)."""
+    people = []
+    for n in range(USERS):
+        user = make_user(f"loaduser{n:02d}")
+        connect(user, "reddit", identity=user.username)
+        people.append(user)
+    return people
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of each worker's process tree, sampled twice a second."""
+
+    def __init__(self, workers):
+        super().__init__(daemon=True)
+        self.workers, self.peaks, self.done = workers, [0] * len(workers), threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.5):
+            for i, worker in enumerate(self.workers):
+                self.peaks[i] = max(self.peaks[i], worker.rss())
+
+
+def archive_json(job) -> dict:
+    with zipfile.ZipFile(services.archive_location(job)) as archive:
+        return json.loads(archive.read(f"{job.base_name}.json"))
+
+
+def test_fifty_exports_from_ten_users_on_two_workers_finish_and_keep_each_users_data_apart(
+    users, own_redis, start_worker, sandbox_process, measured, purge_files
+):
+    """50 Reddit exports with media from 10 users at once on 2 workers (concurrency 2 each)."""
+    purge_files(*users)
+    measured("machine load average (1 min) at the start: other work on the same 2 cores", round(os.getloadavg()[0], 2))
+    env = reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=300, SWEEP_SECONDS=10)
+    workers = [start_worker(env, concurrency=2) for _ in range(2)]
+    sampler = RssSampler(workers)
+    sampler.start()
+    started = time.monotonic()
+    with broker_at(own_redis.url):
+        jobs = [
+            services.export_job_create(owner=user, platform_slug="reddit", include_media=True, formats=["json", "csv"])
+            for _ in range(JOBS_PER_USER)
+            for user in users
+        ]
+        for job in jobs:
+            wait_for_job(job, timeout=900)
+    wall = time.monotonic() - started
+    sampler.done.set()
+    sampler.join()
+
+    failed = [(str(j.id), j.error) for j in jobs if j.status != ExportJob.Status.SUCCEEDED]
+    assert failed == []
+    for job in jobs:
+        assert job.media_done == job.media_total > 0
+        identity = job.owner.username
+        document = archive_json(job)
+        assert document["account"]["name"] == identity
+        for resource in ("submitted", "comments"):
+            authors = {record["author"] for record in document["records"][resource]}
+            assert authors == {identity}, (job.id, resource, authors)
+        foreign = MediaFile.objects.filter(job=job).exclude(stored_name__startswith=f"media/{job.owner_id}/")
+        assert not foreign.exists()
+    files = sum(j.media_total for j in jobs)
+    measured("wall time for 50 exports (s)", round(wall, 1))
+    measured("exports per minute", round(len(jobs) / wall * 60, 1))
+    measured("media files verified in all", files)
+    for n, peak in enumerate(sampler.peaks, 1):
+        measured(
+            f"peak RSS of worker {n}, MB (main + 2 pool + beat processes; shared pages counted in each)",
+            round(peak / 2**20),
+        )
+
+
+# --- the status endpoint under wrk ---------------------------------------------------------------
+WRK_LINE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    """p50/p99 (ms), requests, requests/s and errors from `wrk --latency` output."""
+    result = {"non_2xx": 0, "socket_errors": 0}
+    for line in output.splitlines():
+        match = WRK_LINE.match(line)
+        if match:
+            result[f"p{match[1]}"] = to_ms(match[2], match[3])
+        elif match := re.search(r"(\d+) requests in", line):
+            result["requests"] = int(match[1])
+        elif match := re.search(r"Requests/sec:\s+([\d.]+)", line):
+            result["rps"] = float(match[1])
+        elif match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", line):
+            result["non_2xx"] = int(match[1])
+        elif line.strip().startswith("Socket errors:"):
+            result["socket_errors"] = sum(int(n) for n in re.findall(r"\d+", line))
+    return result
+
+
+@pytest.fixture
+def gunicorn(django_db_setup, own_redis, sandbox_process):
+    """The site served by gunicorn (2 workers) on the test database and the test's Redis."""
+    port = free_port()
+    env = reliability_env(sandbox_process, own_redis.url)
+    env.update(DEBUG="false", ALLOWED_HOSTS="127.0.0.1,localhost")
+    log = open(ROOT / "var" / f"gunicorn-{port}.log", "w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "starexport.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for(base + "/")
+    yield base
+    proc.terminate()
+    proc.wait(20)
+    log.close()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_the_status_endpoint_under_wrk_while_exports_run(
+    users, own_redis, start_worker, sandbox_process, gunicorn, measured, purge_files
+):
+    """wrk -c 50 on /exports/<id>/status.json (gunicorn -w 2) while 10 exports run on a worker."""
+    from django.test import Client
+
+    purge_files(*users)
+    measured("machine load average (1 min) at the start: other work on the same 2 cores", round(os.getloadavg()[0], 2))
+    owner = users[0]
+    start_worker(reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=300, SWEEP_SECONDS=10))
+    with broker_at(own_redis.url):
+        jobs = [services.export_job_create(owner=user, platform_slug="reddit", include_media=True) for user in users]
+    watched = jobs[0]
+    client = Client()
+    client.force_login(owner)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    url = f"{gunicorn}/exports/{watched.id}/status.json"
+    session = requests.Session()
+    session.headers["Cookie"] = cookie
+    first = session.get(url, timeout=10, allow_redirects=False)
+    assert first.status_code == 200 and "status" in first.json()
+    # One request at a time first: what a request costs without queueing behind 49 others.
+    alone = []
+    for _ in range(20):
+        began = time.perf_counter()
+        session.get(url, timeout=10).raise_for_status()
+        alone.append((time.perf_counter() - began) * 1000)
+    running_before = ExportJob.objects.filter(id__in=[j.id for j in jobs], status__in=ExportJob.RUNNING).count()
+
+    run = subprocess.run(
+        ["wrk", "-t2", "-c50", f"-d{WRK_SECONDS}s", "--latency", "-H", f"Cookie: {cookie}", url],
+        capture_output=True,
+        text=True,
+        timeout=WRK_SECONDS + 60,
+    )
+    assert run.returncode == 0, run.stderr
+    stats = parse_wrk(run.stdout)
+    running = ExportJob.objects.filter(id__in=[j.id for j in jobs], status__in=ExportJob.RUNNING).count()
+    for job in jobs:
+        wait_for_job(job, timeout=600)
+
+    measured("latency of one request at a time, median of 20 (ms)", round(sorted(alone)[10], 1))
+    measured("exports running when wrk started / finished (of 10)", f"{running_before} / {running}")
+    measured(f"requests in {WRK_SECONDS} s (50 connections)", stats["requests"])
+    measured("requests per second", stats["rps"])
+    measured("latency p50 (ms)", round(stats["p50"], 1))
+    measured("latency p99 (ms)", round(stats["p99"], 1))
+    measured(f"p99 under {P99_TARGET_MS:.0f} ms", "yes" if stats["p99"] < P99_TARGET_MS else "no")
+    measured("non-2xx answers / socket errors", f"{stats['non_2xx']} / {stats['socket_errors']}")
+    assert stats["non_2xx"] == 0 and stats["socket_errors"] == 0, run.stdout
