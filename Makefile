@@ -10,7 +10,7 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	STAREXPORT_VAR_DIR=$(CURDIR)/var/test MEDIA_ROOT=$(CURDIR)/var/test/storage \
 	EMAIL_URL= AWS_STORAGE_BUCKET_NAME= STAREXPORT_SANDBOX=
 
-.PHONY: setup demo test test-fast bench lint
+.PHONY: setup demo test test-fast bench bench-import lint reliability
 
 setup: .venv/.installed
 
@@ -29,8 +29,17 @@ test: setup
 test-fast: setup
 	$(TEST_ENV) $(PY) -m pytest -m "not pipeline and not browser" $(PYTEST_ARGS)
 
+# The whole reliability suite, load tests included, then docs/reliability.md from its figures.
+reliability: setup
+	bash scripts/services.sh
+	$(TEST_ENV) $(PY) -m pytest tests/reliability -m "load or not load" $(PYTEST_ARGS); status=$$?; \
+	$(PY) scripts/reliability_report.py; exit $$status
+
 bench: setup
 	$(PY) -m benchmarks.media $(BENCH_ARGS)
+
+bench-import: setup
+	$(PY) -m benchmarks.importing $(BENCH_ARGS)
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

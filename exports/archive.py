@@ -100,7 +100,9 @@ def flatten(value, prefix: str = "", out: dict | None = None) -> dict:
 
 def _records(job: ExportJob):
     return (
-        job.records.order_by("position").only("resource", "external_id", "data", "timestamp").iterator(chunk_size=500)
+        job.records.order_by("position")
+        .only("job", "resource", "external_id", "data", "timestamp")
+        .iterator(chunk_size=500)
     )
 
 
@@ -165,7 +167,7 @@ def json_document(job: ExportJob, exported_at: str, media: list[MediaFile], fail
     yield _json_bytes(head)[:-1] + b', "records": {'
     for n, resource in enumerate(_resources(job)):
         yield (b", " if n else b"") + _json_bytes(resource) + b": ["
-        rows = job.records.filter(resource=resource).order_by("position").only("data").iterator(chunk_size=500)
+        rows = job.records.filter(resource=resource).order_by("position").only("job", "data").iterator(chunk_size=500)
         for i, record in enumerate(rows):
             yield (b", " if i else b"") + _json_bytes(record.data)
         yield b"]"
@@ -309,6 +311,18 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
     if storage.exists(name):
         storage.delete(name)  # a re-run replaces a half-written archive of an earlier attempt
     reader = IterReader(stream)
-    # Buffered so that read(n) returns n bytes: S3 then sees a large body and uploads it in parts.
-    saved = storage.save(name, File(io.BufferedReader(reader, buffer_size=READ_CHUNK), name=name))
+    try:
+        # Buffered so that read(n) returns n bytes: S3 then sees a large body and uploads it in parts.
+        saved = storage.save(name, File(io.BufferedReader(reader, buffer_size=READ_CHUNK), name=name))
+    except BaseException:
+        # A half-written archive on local disk (a full disk) is removed. On S3 an upload that
+        # fails is aborted by boto3 and leaves no object; asking a storage that is away would
+        # only hang here.
+        try:
+            partial = Path(storage.path(name))
+        except NotImplementedError:
+            partial = None
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
     return ArchiveResult(name=saved, size=reader.total, sha256=reader.digest.hexdigest())

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import random
@@ -43,6 +44,7 @@ CHUNK = 1 << 20
 URLLIB3_BREAKS = (ProtocolError, ReadTimeoutError, OSError)
 MAX_REDIRECTS = 5
 PROGRESS_EVERY_SECONDS = 1.0
+HEARTBEAT_SECONDS = 15.0
 MIME_EXT = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -147,12 +149,18 @@ class Downloader:
         refresh_url: Callable[[MediaFile], str | None] | None = None,
         finish: Callable | None = None,
         api_auth: dict[str, str] | None = None,
+        heartbeat: Callable[[MediaFile], None] | None = None,
     ):
         conf = settings.STAREXPORT
         # Some media are served by the API itself (GitHub's zipball): those requests carry the
         # user's token, which is never sent to any other origin, redirects included.
         self.api_auth = api_auth or {}
         self.api_base = platform.base_url
+        # Called now and then while a file streams, to keep its claim (and the job's) alive: a
+        # long transfer must not look like a dead worker.
+        self.heartbeat = heartbeat
+        self.beat_every = min(HEARTBEAT_SECONDS, conf["LEASE_SECONDS"] / 3)
+        self._current = threading.local()
         self.platform = platform
         self.owner_id = owner_id
         self.concurrency = concurrency or conf["DOWNLOAD_CONCURRENCY"]
@@ -248,7 +256,23 @@ class Downloader:
         return outcome
 
     # --- one file ----------------------------------------------------------------------------
+    def beat(self) -> None:
+        media_file = getattr(self._current, "media_file", None)
+        if self.heartbeat is None or media_file is None:
+            return
+        now = time.monotonic()
+        if now - getattr(self._current, "last_beat", 0.0) >= self.beat_every:
+            self._current.last_beat = now
+            self.heartbeat(media_file)
+
     def download(self, media_file: MediaFile) -> Outcome:
+        self._current.media_file, self._current.last_beat = media_file, time.monotonic()
+        try:
+            return self._download(media_file)
+        finally:
+            self._current.media_file = None
+
+    def _download(self, media_file: MediaFile) -> Outcome:
         partial = (
             self.partial_dir
             / str(media_file.job_id)
@@ -357,7 +381,11 @@ class Downloader:
                             raise DownloadFailed(
                                 f"the file grew past {self.platform.display_name}'s limit of {_mb(limit)}; stopped"
                             )
-                        out.write(chunk)
+                        try:
+                            out.write(chunk)
+                        except OSError as exc:  # our disk, not the network: retrying will not help
+                            raise DownloadFailed(disk_problem(exc)) from exc
+                        self.beat()
             except DownloadFailed:
                 partial.unlink(missing_ok=True)
                 raise
@@ -422,11 +450,25 @@ class Downloader:
             )
         sha256 = digest.hexdigest()
         name = stored_name_for(self.owner_id, sha256)
+        if self.storage.exists(name) and self.storage.size(name) != size:
+            # Left cut short by a failed save (a full disk): never take it for the stored copy.
+            self.storage.delete(name)
         if not self.storage.exists(name):
-            with open(partial, "rb") as f:
-                name = self.storage.save(name, File(f, name=name))
+            try:
+                with open(partial, "rb") as f:
+                    name = self.storage.save(name, File(f, name=name))
+            except OSError as exc:
+                if self.storage.exists(name):
+                    self.storage.delete(name)
+                raise DownloadFailed(disk_problem(exc)) from exc
         partial.unlink(missing_ok=True)
         return Outcome(True, size=size, sha256=sha256, content_type=mime, ext=ext, stored_name=name)
+
+
+def disk_problem(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the server's disk to keep this file"
+    return f"could not write the file on the server ({exc.strerror or type(exc).__name__})"
 
 
 def _aliases(allowed: list[str]) -> set[str]:

@@ -177,27 +177,33 @@ def enqueue_step(job: ExportJob) -> None:
     if name is None:
         return
     job_id = str(job.id)
-    transaction.on_commit(lambda: current_app.send_task(name, args=[job_id]))
+    # robust: a broker that is down must not turn a created job into an error page; the job is
+    # saved, and the sweeper sends it once the broker is back.
+    transaction.on_commit(lambda: current_app.send_task(name, args=[job_id]), robust=True)
 
 
-def job_claim(job_id, *, statuses: tuple[str, ...], to_status: str) -> ExportJob | None:
+RETRY_GRACE_SECONDS = 60
+
+
+def job_claim(job_id, *, statuses: tuple[str, ...], to_status: str, task_id: str | None = None) -> ExportJob | None:
     """Take the step with a compare-and-set that records a lease; None when another worker holds
-    a live lease or the job moved on. After the attempt cap the job fails with the reason."""
+    a live lease or the job moved on. After the attempt cap the job fails with the reason.
+
+    A task's own retry (same task id) takes back the step its earlier run reserved for it, and
+    does not count as an attempt: a retry is not a dead worker."""
     now = timezone.now()
     stamp_field = f"{to_status}_at"
-    stamp = {stamp_field: Coalesce(F(stamp_field), Value(now))}
+    lease = {"lease_owner": worker_name(), "lease_until": now + timedelta(seconds=setting("LEASE_SECONDS"))}
+    base = ExportJob.objects.filter(id=job_id, status__in=statuses).exclude(canceled_at__isnull=False)
+    if task_id and base.filter(lease_owner=f"retry:{task_id}").update(status=to_status, updated_at=now, **lease):
+        return ExportJob.objects.select_related("platform", "owner").get(id=job_id)
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    claimed = (
-        ExportJob.objects.filter(Q(id=job_id, status__in=statuses) & free)
-        .exclude(canceled_at__isnull=False)
-        .update(
-            status=to_status,
-            lease_owner=worker_name(),
-            lease_until=now + timedelta(seconds=setting("LEASE_SECONDS")),
-            step_attempts=F("step_attempts") + 1,
-            updated_at=now,
-            **stamp,
-        )
+    claimed = base.filter(free).update(
+        status=to_status,
+        step_attempts=F("step_attempts") + 1,
+        updated_at=now,
+        **{stamp_field: Coalesce(F(stamp_field), Value(now))},
+        **lease,
     )
     if claimed != 1:
         return None
@@ -236,6 +242,17 @@ def job_advance(job: ExportJob, to_status: str, *, enqueue: bool = True, **field
             if enqueue:
                 enqueue_step(job)
     return moved
+
+
+def job_release_for_retry(job: ExportJob, *, task_id: str, countdown: float, reason: str) -> None:
+    """Keep the step for the task's own retry: reserved under its id past the countdown, so the
+    sweeper leaves it alone and no other run takes it meanwhile."""
+    ExportJob.objects.filter(id=job.id, status=job.status).update(
+        lease_owner=f"retry:{task_id}",
+        lease_until=timezone.now() + timedelta(seconds=countdown + RETRY_GRACE_SECONDS),
+        step=f"Trying again shortly: {reason}"[:255],
+        updated_at=timezone.now(),
+    )
 
 
 def job_fail(job: ExportJob, message: str) -> None:
@@ -564,6 +581,13 @@ def media_claim(job: ExportJob, media_file_id: int) -> MediaFile | None:
     return MediaFile.objects.get(id=media_file_id) if claimed else None
 
 
+def media_lease_renew(job: ExportJob, media_file: MediaFile) -> None:
+    """A file still streaming keeps its claim, and the job its lease, so no one takes them over."""
+    until = timezone.now() + timedelta(seconds=setting("LEASE_SECONDS"))
+    MediaFile.objects.filter(id=media_file.id, status=MediaFile.Status.DOWNLOADING).update(lease_until=until)
+    ExportJob.objects.filter(id=job.id, status=Status.DOWNLOADING).update(lease_until=until, updated_at=timezone.now())
+
+
 def media_pending_ids(job: ExportJob) -> list[int]:
     now = timezone.now()
     stale = Q(status=MediaFile.Status.DOWNLOADING) & (Q(lease_until__lt=now) | Q(lease_until__isnull=True))
@@ -597,6 +621,7 @@ def downloader_for(job: ExportJob):
         api_auth=extractor.auth_headers(client.token) if client else None,
         refresh_url=refresh_url if client else None,
         finish=extractor.finish_media,
+        heartbeat=lambda media_file: media_lease_renew(job, media_file),
     )
 
 

@@ -8,6 +8,7 @@ lease expired and fails jobs past the attempt cap.
 from __future__ import annotations
 
 import logging
+import random
 from datetime import timedelta
 
 from boto3.exceptions import S3UploadFailedError
@@ -34,16 +35,16 @@ def _retry_later(task, exc: ExtractorError, job: ExportJob) -> None:
     if tries >= len(RETRY_BACKOFF):
         services.job_fail(job, exc.message)
         return
-    # Give the step back so the retry can claim it.
-    ExportJob.objects.filter(id=job.id, status=job.status).update(lease_until=None, lease_owner="")
-    import random
-
-    raise task.retry(countdown=RETRY_BACKOFF[tries] * (1 + random.random() / 2), exc=exc)
+    countdown = RETRY_BACKOFF[tries] * (1 + random.random() / 2)
+    services.job_release_for_retry(job, task_id=task.request.id, countdown=countdown, reason=exc.message)
+    raise task.retry(countdown=countdown, exc=exc)
 
 
 @shared_task(bind=True, max_retries=len(RETRY_BACKOFF), acks_late=True)
 def fetch_metadata(self, job_id: str) -> None:
-    job = services.job_claim(job_id, statuses=(Status.QUEUED, Status.FETCHING), to_status=Status.FETCHING)
+    job = services.job_claim(
+        job_id, statuses=(Status.QUEUED, Status.FETCHING), to_status=Status.FETCHING, task_id=self.request.id
+    )
     if job is None:
         return
     try:
@@ -95,7 +96,7 @@ def download_chunk(self, job_id: str, media_file_ids: list[int]) -> None:
 
 @shared_task(bind=True, max_retries=len(RETRY_BACKOFF), acks_late=True)
 def build_archive(self, job_id: str) -> None:
-    job = services.job_claim(job_id, statuses=(Status.ARCHIVING,), to_status=Status.ARCHIVING)
+    job = services.job_claim(job_id, statuses=(Status.ARCHIVING,), to_status=Status.ARCHIVING, task_id=self.request.id)
     if job is None:
         return
     try:
@@ -104,8 +105,14 @@ def build_archive(self, job_id: str) -> None:
         # Storage trouble (S3 away, disk full): retried, then a clear failure. No half archive is
         # offered: the job only names its archive once the upload completed.
         if self.request.retries < len(RETRY_BACKOFF):
-            ExportJob.objects.filter(id=job.id, status=job.status).update(lease_until=None, lease_owner="")
-            raise self.retry(countdown=RETRY_BACKOFF[self.request.retries], exc=exc) from exc
+            countdown = RETRY_BACKOFF[self.request.retries]
+            services.job_release_for_retry(
+                job,
+                task_id=self.request.id,
+                countdown=countdown,
+                reason=f"storage did not answer ({type(exc).__name__})",
+            )
+            raise self.retry(countdown=countdown, exc=exc) from exc
         services.job_fail(job, f"Could not write the archive to storage: {exc}")
     except Exception as exc:
         log.exception("archive of %s failed", job_id)
