@@ -1,8 +1,9 @@
 """The downloader: streams media files to storage, verified, resumable, and never into our network.
 
 - Bounded concurrency per job (a thread pool) and per host (a semaphore per host name).
-- SHA-256 and size computed while streaming; a body shorter than its Content-Length is retried and
-  resumed with `Range` from a partial file that survives a worker restart.
+- Size checked while streaming and SHA-256 taken from the finished file before it is stored; a
+  body shorter than its Content-Length is retried and resumed with `Range` from a partial file
+  that survives a worker restart.
 - urllib3's `Retry` (on the guarded session) retries 429/5xx and honours `Retry-After`.
 - The platform's max file size is enforced while streaming; the real type is sniffed from the
   first bytes and checked against the platform's formats (an HTML page named image.jpg is refused).
