@@ -128,6 +128,21 @@ class ImportedMedia:
     # A folder of the archive kept as one ZIP file (a git repository), instead of one member.
     folder: str | None = None
 
+    @classmethod
+    def from_item(cls, item, member: str | None = None) -> ImportedMedia:
+        """The extractor's MediaItem for the same file, found in the archive as `member` (or not)."""
+        return cls(
+            member=member,
+            url=item.url,
+            kind=item.kind,
+            media_id=item.media_id,
+            record_id=item.record_id,
+            timestamp=item.timestamp,
+            caption=item.caption,
+            ext=item.ext,
+            extra=item.extra,
+        )
+
     def __post_init__(self):
         self.ext = (self.ext or "").lower().lstrip(".")
         self.media_id = str(self.media_id)

@@ -152,17 +152,7 @@ class Importer(BaseImporter):
 
     @staticmethod
     def imported(item) -> ImportedMedia:
-        return ImportedMedia(
-            member=None,
-            url=item.url,
-            kind=item.kind,
-            media_id=item.media_id,
-            record_id=item.record_id,
-            timestamp=item.timestamp,
-            caption=item.caption,
-            ext=item.ext,
-            extra=item.extra,
-        )
+        return ImportedMedia.from_item(item)
 
     def account(self, archive: ArchiveReader) -> dict | None:
         name = next((n for n in archive.namelist() if STATISTICS.search(n)), None)

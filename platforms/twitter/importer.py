@@ -238,19 +238,7 @@ class Importer(BaseImporter):
                 member = by_file.get(_url_file(picture))
             if member:
                 self.claimed.add(member)
-            found.append(
-                ImportedMedia(
-                    member=member,
-                    url=item.url,
-                    kind=item.kind,
-                    media_id=item.media_id,
-                    record_id=item.record_id,
-                    timestamp=item.timestamp,
-                    caption=item.caption,
-                    ext=item.ext,
-                    extra=item.extra,
-                )
-            )
+            found.append(ImportedMedia.from_item(item, member))
         return found
 
     def account(self, archive: ArchiveReader) -> dict | None:
