@@ -22,6 +22,7 @@ from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from exports.models import ExportJob, MediaFile
 from exports.naming import UniqueNames, media_archive_path
+from exports.tabular import MAX_COLUMNS, columns_within_cap, flatten, safe_row
 from platforms.registry import get_extractor
 
 ALREADY_COMPRESSED = {"jpg", "jpeg", "png", "gif", "webp", "heic", "mp4", "mov", "webm", "zip", "gz"}
@@ -83,19 +84,6 @@ def archive_name_for(job: ExportJob) -> str:
 
 def _json_bytes(value) -> bytes:
     return json.dumps(value, ensure_ascii=False, default=str).encode()
-
-
-def flatten(value, prefix: str = "", out: dict | None = None) -> dict:
-    """Nested keys joined with `.`, lists as JSON text (DESIGN §2)."""
-    out = {} if out is None else out
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            flatten(inner, f"{prefix}.{key}" if prefix else str(key), out)
-    elif isinstance(value, list):
-        out[prefix] = json.dumps(value, ensure_ascii=False, default=str)
-    else:
-        out[prefix] = value
-    return out
 
 
 def _records(job: ExportJob):
@@ -192,20 +180,32 @@ def json_document(job: ExportJob, exported_at: str, media: list[MediaFile], fail
 
 
 def csv_document(job: ExportJob) -> Iterator[bytes]:
-    """One row per record: `resource`, `id`, then the union of flattened fields (two passes)."""
-    columns: dict[str, None] = {}
+    """One row per record: `resource`, `id`, then the union of flattened fields (two passes),
+    kept to DESIGN §2's 400 columns and free of spreadsheet formulas."""
+    seen: dict[str, None] = {}
     for record in _records(job):
         for key in flatten(record.data):
-            columns.setdefault(key, None)
-    header = ["resource", "id", *[c for c in columns if c not in ("resource", "id")]]
+            seen.setdefault(key, None)
+    whole = columns_within_cap(c for c in seen if c not in ("resource", "id"))
+    columns: dict[str, None] = {}
+    for key in seen:
+        top = key.split(".", 1)[0]
+        columns.setdefault(top if top in whole else key, None)
+    fields = [c for c in columns if c not in ("resource", "id")]
+    # Hundreds of top-level fields cannot be folded further: the rest share one JSON column.
+    keep = MAX_COLUMNS - 3 if len(fields) + 2 > MAX_COLUMNS else len(fields)
+    fields, rest = fields[:keep], set(fields[keep:])
+    header = ["resource", "id", *fields, *(["more"] if rest else [])]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, extrasaction="ignore")
     writer.writeheader()
     for n, record in enumerate(_records(job), 1):
-        row = flatten(record.data)
+        row = flatten(record.data, whole=whole)
         row.pop("resource", None)
+        if rest:
+            row["more"] = json.dumps({k: row.pop(k) for k in list(row) if k in rest}, ensure_ascii=False, default=str)
         row["resource"], row["id"] = record.resource, record.external_id
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
         if n % 200 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -214,10 +214,11 @@ def csv_document(job: ExportJob) -> Iterator[bytes]:
 
 
 def failures_csv(failures: list[dict]) -> bytes:
+    """Always written: the header alone says nothing is missing (DESIGN §2)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FAILURE_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=FAILURE_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(failures)
+    writer.writerows(safe_row(row) for row in failures)
     return buffer.getvalue().encode()
 
 
@@ -244,8 +245,9 @@ def viewer_html(job: ExportJob, media: list[MediaFile], exported_at: str) -> byt
         )
     items.sort(key=lambda item: item["date"] or "", reverse=True)
     data = {"platform": job.platform.display_name, "job_id": str(job.id), "exported_at": exported_at, "records": items}
-    # Inside <script>, "</" would end the element early: escape it.
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # No record text may change the HTML parser's state inside <script> ("</script>", "<!--"):
+    # every "<" is written as its JSON escape, which the script reads back unchanged.
+    payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     return VIEWER.read_text().replace("__STAREXPORT_DATA__", payload).encode()
 
 
@@ -298,8 +300,7 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
             media_file.archive_path + ".meta.json",
         )
     add(viewer_html(job, media, exported_at), "index.html")
-    if failures:
-        add(failures_csv(failures), "failures.csv")
+    add(failures_csv(failures), "failures.csv")
 
     def manifest() -> Iterator[bytes]:
         # Generated last, when every member before it has been hashed.

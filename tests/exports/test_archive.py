@@ -1,14 +1,18 @@
+import csv
+import io
 import json
 import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exports import services
-from exports.archive import flatten
+from exports.archive import archive_build
 from exports.models import ExportJob
 from exports.naming import MAX_NAME_BYTES, UniqueNames, media_archive_path, safe_component
+from exports.tabular import flatten
 from tests.conftest import verify_archive
 
 
@@ -141,3 +145,41 @@ def test_a_safe_component_is_never_a_path(text):
     assert component and component not in (".", "..")
     assert "/" not in component and "\\" not in component
     assert len(component.encode()) <= MAX_NAME_BYTES
+
+
+def test_failures_csv_is_always_there_with_its_header_when_nothing_is_missing(reddit_job):
+    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+        assert archive.read("failures.csv").decode().splitlines() == ["record_id,media_id,source_url,reason"]
+
+
+def test_the_csv_keeps_reddits_media_metadata_in_one_column_and_under_400(reddit_job):
+    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+        rows = list(csv.reader(io.StringIO(archive.read(f"{reddit_job.base_name}.csv").decode())))
+    header = rows[0]
+    assert len(header) <= 400
+    assert not [c for c in header if c.startswith("media_metadata.")]
+    assert "media_metadata" in header
+    gallery = [r for r in rows[1:] if r[header.index("media_metadata")]]
+    assert gallery and json.loads(gallery[0][header.index("media_metadata")])
+
+
+def test_a_record_with_a_formula_reaches_the_csv_neutralised_and_the_json_unchanged(reddit_job):
+    record = reddit_job.records.first()
+    record.data = {**record.data, "title": '=HYPERLINK("http://evil.example","x")', "score": -3, "ratio": "-0.5"}
+    record.save()
+    failure = reddit_job.media_files.first()
+    failure.status, failure.last_error, failure.source_url = "failed", "@SUM(A1)", "https://i.redd.it/x.jpg"
+    failure.save()
+    result = archive_build(reddit_job)
+    path = default_storage.path(result.name)
+    verify_archive(path, "reddit", "--media", "--csv")
+    with zipfile.ZipFile(path) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read(f"{reddit_job.base_name}.csv").decode())))
+        failures = archive.read("failures.csv").decode()
+        document = json.loads(archive.read(f"{reddit_job.base_name}.json"))
+    row = next(r for r in rows if r["id"] == record.external_id)
+    assert row["title"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["score"] == "-3" and row["ratio"] == "-0.5"
+    assert "'@SUM(A1)" in failures
+    kept = [r for rs in document["records"].values() for r in rs if r.get("title", "").startswith("=HYPERLINK")]
+    assert kept
