@@ -375,6 +375,7 @@ def import_stage(spec: dict) -> dict:
 
     from exports import importing
     from exports.cli import quiet
+    from platforms import importer as platform_importer
 
     quiet()
     path = Path(spec["archive"])
@@ -384,7 +385,7 @@ def import_stage(spec: dict) -> dict:
     result = {}
     started = time.perf_counter()
     with open(path, "rb") as f:
-        importing.archive_inspect(f, platform_slug="twitter", size=size)
+        platform_importer.archive_inspect(f, platform_slug="twitter", size=size)
         result["inspect_seconds"] = time.perf_counter() - started
         f.seek(0)
         started = time.perf_counter()

@@ -191,8 +191,8 @@ def job_stage(spec: dict) -> dict:
 
     from accounts.tokens import store_token
     from exports.archive import archive_build
+    from exports.downloading import media_download_many
     from exports.models import ExportJob, MediaFile
-    from exports.services import media_download_many
     from platforms.models import Platform
     from platforms.sandbox.auth import mint_token
 

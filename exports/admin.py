@@ -5,7 +5,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
-from exports import services
+from exports import jobs
 from exports.models import ExportJob, ExportSchedule, LibraryRecord, MediaFile
 
 INLINE_FILES = 100
@@ -154,7 +154,7 @@ class ExportJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected exports")
     def cancel(self, request, queryset):
-        canceled = sum(1 for job in queryset if services.job_cancel(job))
+        canceled = sum(1 for job in queryset if jobs.job_cancel(job))
         skipped = queryset.count() - canceled
         self.message_user(request, f"Canceled {canceled} export(s).", messages.SUCCESS)
         if skipped:
@@ -162,12 +162,12 @@ class ExportJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry failed media files (and rebuild the archive)")
     def retry_failed(self, request, queryset):
-        files = sum(services.job_retry_failed(job) for job in queryset)
+        files = sum(jobs.job_retry_failed(job) for job in queryset)
         self.message_user(request, f"Queued {files} failed media file(s) again.", messages.SUCCESS)
 
     @admin.action(description="Expire now (delete the archive)")
     def expire_now(self, request, queryset):
-        expired = sum(1 for job in queryset if services.job_expire(job))
+        expired = sum(1 for job in queryset if jobs.job_expire(job))
         self.message_user(request, f"Expired {expired} export(s); only succeeded exports can expire.", messages.SUCCESS)
 
 

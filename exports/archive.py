@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.files import File
@@ -20,8 +21,12 @@ from django.db.models import Min
 from django.utils import timezone
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
+from exports import library
+from exports.claims import job_advance, job_renew_lease
+from exports.conf import setting
 from exports.models import ExportJob, MediaFile
 from exports.naming import UniqueNames, media_archive_path
+from exports.progress import finished_text
 from exports.tabular import MAX_COLUMNS, columns_within_cap, flatten, safe_row
 from platforms.registry import get_extractor
 
@@ -172,11 +177,9 @@ def json_document(job: ExportJob, exported_at: str, media: list[MediaFile], fail
             for m in media
         ]
     )
-    from exports.library import sources_of
-
     yield b', "failures": ' + _json_bytes(failures) + b', "notes": ' + _json_bytes(job.notes)
     # Which sources (the API, an official archive) saw each record, from the user's library.
-    yield b', "sources": ' + _json_bytes(sources_of(job)) + b"}\n"
+    yield b', "sources": ' + _json_bytes(library.sources_of(job)) + b"}\n"
 
 
 def csv_document(job: ExportJob) -> Iterator[bytes]:
@@ -327,3 +330,19 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
             partial.unlink(missing_ok=True)
         raise
     return ArchiveResult(name=saved, size=reader.total, sha256=reader.digest.hexdigest())
+
+
+def job_archive(job: ExportJob) -> bool:
+    """The archive step: the library learns the job's files, the ZIP is written, the job ends."""
+    library.media_sync(job)
+    result = archive_build(job, on_progress=lambda text: job_renew_lease(job, step=text))
+    return job_advance(
+        job,
+        ExportJob.Status.SUCCEEDED,
+        progress=100,
+        step=finished_text(job),
+        archive_name=result.name,
+        archive_size=result.size,
+        archive_sha256=result.sha256,
+        expires_at=timezone.now() + timedelta(days=setting("ARCHIVE_DAYS")),
+    )

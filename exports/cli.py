@@ -7,7 +7,7 @@ import warnings
 
 from django.core.management.base import CommandError
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.models import ExportJob
 
 
@@ -59,9 +59,9 @@ def run_to_archive(command, job: ExportJob, *, what: str, follow=None) -> None:
     stdout, or raise CommandError(returncode=1) with the reason."""
     progress = Progress(sys.stderr)
     try:
-        job = follow(job, progress) if follow else services.job_run_inline(job, on_progress=progress)
+        job = follow(job, progress) if follow else pipeline.run_inline(job, on_progress=progress)
     except KeyboardInterrupt:
-        services.job_cancel(job)
+        jobs.job_cancel(job)
         raise CommandError(f"Interrupted; the {what.lower()} was canceled.", returncode=1) from None
     finally:
         progress.close()
@@ -69,4 +69,4 @@ def run_to_archive(command, job: ExportJob, *, what: str, follow=None) -> None:
         raise CommandError(f"{what} {job.status}: {job.error or job.step}", returncode=1)
     if job.media_failed:
         sys.stderr.write(f"{job.media_failed} media files are not in the archive; see failures.csv\n")
-    command.stdout.write(services.archive_location(job))
+    command.stdout.write(links.archive_location(job))

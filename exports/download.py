@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import random
@@ -26,10 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-import puremagic
 import requests
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
@@ -37,6 +34,8 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from exports.models import MediaFile
+from exports.writer import MediaRefused, disk_problem, media_verify_and_store
+from platforms.base import DownloadFailed
 from platforms.client import guarded_session, same_origin, sandbox_origin
 
 log = logging.getLogger(__name__)
@@ -46,32 +45,9 @@ URLLIB3_BREAKS = (ProtocolError, ReadTimeoutError, OSError)
 MAX_REDIRECTS = 5
 PROGRESS_EVERY_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
-MIME_EXT = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "image/heic": "heic",
-    "video/mp4": "mp4",
-    "video/quicktime": "mov",
-    "video/webm": "webm",
-    "application/zip": "zip",
-    "application/gzip": "gz",
-    "application/pdf": "pdf",
-}
-EXT_MIME = {ext: mime for mime, ext in MIME_EXT.items()}
-WEB_FILE_EXTS = ("html", "htm", "xml", "svg", "xhtml")
 
 _host_slots: dict[str, threading.BoundedSemaphore] = {}
 _host_slots_lock = threading.Lock()
-
-
-class DownloadFailed(Exception):
-    def __init__(self, reason: str, *, retryable: bool = False, restart: bool = False):
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
-        self.restart = restart  # the partial file is useless: start from byte 0
 
 
 @dataclass
@@ -84,31 +60,6 @@ class Outcome:
     ext: str = ""
     stored_name: str = ""
     extra: dict | None = None  # what post-processing learned about the file (merged audio, ...)
-
-
-def sniff(head: bytes) -> tuple[str, str]:
-    """(ext, mime) of a file from its first bytes; ("", "") when unknown."""
-    stripped = head.lstrip()[:64].lower()
-    if stripped.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")):
-        return "html", "text/html"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand == b"qt  ":
-            return "mov", "video/quicktime"
-        return "mp4", "video/mp4"
-    if head.startswith(b"PK\x03\x04"):
-        return "zip", "application/zip"
-    try:
-        mime = puremagic.from_string(head, mime=True)
-    except puremagic.PureError:
-        mime = ""
-    if mime in MIME_EXT:
-        return MIME_EXT[mime], mime
-    try:
-        head.decode("utf-8")
-        return "txt", "text/plain"
-    except UnicodeDecodeError:
-        return "", mime or ""
 
 
 def host_allowed(url: str, platform) -> bool:
@@ -129,10 +80,6 @@ def host_slot(host: str) -> threading.BoundedSemaphore:
         if host not in _host_slots:
             _host_slots[host] = threading.BoundedSemaphore(settings.STAREXPORT["DOWNLOAD_PER_HOST"])
         return _host_slots[host]
-
-
-def stored_name_for(owner_id: int, sha256: str) -> str:
-    return f"media/{owner_id}/{sha256[:2]}/{sha256}"
 
 
 class Downloader:
@@ -425,58 +372,27 @@ class Downloader:
         raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects")
 
     def verify_and_store(self, media_file: MediaFile, partial: Path) -> Outcome:
-        digest = hashlib.sha256()
-        size = 0
-        with open(partial, "rb") as f:
-            head = f.read(4096)
-            f.seek(0)
-            while block := f.read(CHUNK):
-                digest.update(block)
-                size += len(block)
-        if size == 0:
-            raise DownloadFailed("the server sent an empty file")
-        ext, mime = sniff(head)
-        # A page or feed is fine as a file the user owns (a gist's index.html); never as media.
-        if ext == "html" and not (media_file.kind == "file" and media_file.ext in WEB_FILE_EXTS):
-            raise DownloadFailed(f"the server sent a web page (HTML) instead of the {media_file.kind}")
-        allowed = self.platform.allowed_formats(media_file.kind)
-        if media_file.kind == "file":
-            ext = media_file.ext or ext or "bin"
-            mime = EXT_MIME.get(ext, mime or "application/octet-stream")
-        elif ext not in _aliases(allowed):
-            shown = ext.upper() if ext else "of an unknown type"
-            raise DownloadFailed(
-                f"the file is {shown}, which is not one of {self.platform.display_name}'s {media_file.kind} formats "
-                f"({', '.join(allowed) or 'none'})"
+        try:
+            stored = media_verify_and_store(
+                lambda: open(partial, "rb"),
+                kind=media_file.kind,
+                ext=media_file.ext,
+                platform=self.platform,
+                owner_id=self.owner_id,
+                origin="the server sent",
+                storage=self.storage,
             )
-        sha256 = digest.hexdigest()
-        name = stored_name_for(self.owner_id, sha256)
-        if self.storage.exists(name) and self.storage.size(name) != size:
-            # Left cut short by a failed save (a full disk): never take it for the stored copy.
-            self.storage.delete(name)
-        if not self.storage.exists(name):
-            try:
-                with open(partial, "rb") as f:
-                    name = self.storage.save(name, File(f, name=name))
-            except OSError as exc:
-                if self.storage.exists(name):
-                    self.storage.delete(name)
-                raise DownloadFailed(disk_problem(exc)) from exc
+        except MediaRefused as refused:
+            raise DownloadFailed(refused.reason) from refused
         partial.unlink(missing_ok=True)
-        return Outcome(True, size=size, sha256=sha256, content_type=mime, ext=ext, stored_name=name)
-
-
-def disk_problem(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on the server's disk to keep this file"
-    return f"could not write the file on the server ({exc.strerror or type(exc).__name__})"
-
-
-def _aliases(allowed: list[str]) -> set[str]:
-    names = set(allowed)
-    if "jpg" in names or "jpeg" in names:
-        names |= {"jpg", "jpeg"}
-    return names
+        return Outcome(
+            True,
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            ext=stored.ext,
+            stored_name=stored.stored_name,
+        )
 
 
 def _content_range_start(value: str) -> int | None:

@@ -1,14 +1,14 @@
 """The export form and the history filter.
 
 The form only turns text into values; whether a request can be honoured (a format the platform
-has, media it can give, a sensible date range) is decided by `services.export_job_create`, whose
+has, media it can give, a sensible date range) is decided by `jobs.export_job_create`, whose
 `ExportRequestError` the view puts beside the field it names.
 """
 
 from django import forms
 
+from exports.jobs import FORMATS, MEDIA_KINDS
 from exports.models import ExportJob, ExportSchedule
-from exports.services import FORMATS, MEDIA_KINDS
 from platforms.models import Platform
 
 FORMAT_LABELS = {"json": "JSON", "csv": "CSV (one row per record)"}

@@ -16,6 +16,18 @@ from django.utils import timezone
 from exports.models import ExportJob, ExportRecord, LibraryMedia, LibraryRecord, LibraryState, MediaFile
 
 
+def in_date_range(timestamp: str | None, options: dict) -> bool:
+    """Whether a record's moment lies within the job's date range (DESIGN §6 date_from/date_to)."""
+    if not timestamp:
+        return True  # undated records are never dropped by a date filter
+    day = timestamp[:10]
+    if options.get("date_from") and day < options["date_from"]:
+        return False
+    if options.get("date_to") and day > options["date_to"]:
+        return False
+    return True
+
+
 def _source(job: ExportJob) -> str:
     return LibraryRecord.Source.ARCHIVE if job.source == ExportJob.Source.ARCHIVE else LibraryRecord.Source.API
 
@@ -158,8 +170,6 @@ def media_sync(job: ExportJob) -> None:
 def package(job: ExportJob, *, wanted_kinds: set[str]) -> int:
     """Add to the job what the library holds beyond this run's pages (its selection: platform,
     date range, media types), so its ZIP carries the whole collection. Returns records added."""
-    from exports.services import _in_range
-
     have = set(job.records.values_list("resource", "external_id"))
     position = job.records.aggregate(n=Max("position"))["n"] or 0
     options = job.options
@@ -167,7 +177,7 @@ def package(job: ExportJob, *, wanted_kinds: set[str]) -> int:
     for row in LibraryRecord.objects.filter(owner_id=job.owner_id, platform_id=job.platform_id).order_by(
         "timestamp", "id"
     ):
-        if (row.kind, row.external_id) in have or not _in_range(row.timestamp or None, options):
+        if (row.kind, row.external_id) in have or not in_date_range(row.timestamp or None, options):
             continue
         position += 1
         added.append(

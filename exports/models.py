@@ -134,6 +134,7 @@ class MediaFile(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=128, blank=True, help_text="The worker downloading it.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -9,7 +9,7 @@ import json
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from exports import services
+from exports import jobs
 from exports.models import ExportSchedule
 from platforms.models import Platform
 
@@ -33,9 +33,9 @@ def schedule_save(
 ) -> ExportSchedule:
     platform = Platform.objects.filter(slug=platform_slug, enabled=True).first()
     if platform is None:
-        raise services.ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
+        raise jobs.ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
     if frequency not in ExportSchedule.Frequency.values:
-        raise services.ExportRequestError(f"Unknown frequency {frequency!r}.", field="frequency")
+        raise jobs.ExportRequestError(f"Unknown frequency {frequency!r}.", field="frequency")
     include_media = include_media and platform.supports_media
     with transaction.atomic():
         schedule, _ = ExportSchedule.objects.update_or_create(
@@ -75,14 +75,21 @@ def schedule_run(schedule: ExportSchedule):
     if not schedule.enabled:
         return None
     try:
-        job = services.export_job_create(
+        job = jobs.export_job_create(
             owner=schedule.owner,
             platform_slug=schedule.platform_id,
             formats=schedule.formats,
             include_media=schedule.include_media,
             options={"only_new": True, "scheduled": True},
         )
-    except services.ExportRequestError:
+    except jobs.ExportRequestError:
         return None
     ExportSchedule.objects.filter(id=schedule.id).update(last_job=job)
     return job
+
+
+def schedule_run_by_id(schedule_id: int) -> str | None:
+    """The periodic task's entry: the started job's id, or None."""
+    schedule = ExportSchedule.objects.select_related("owner", "platform").filter(id=schedule_id).first()
+    job = schedule_run(schedule) if schedule else None
+    return str(job.id) if job else None

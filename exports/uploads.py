@@ -17,9 +17,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
 
+from exports.conf import setting
+from exports.importing import import_job_create, upload_name_for
+from exports.jobs import ExportRequestError
 from exports.models import ExportJob, Upload
-from exports.services import ExportRequestError, setting
 from platforms.models import Platform
+from platforms.registry import importer_available
 
 PIECE = 64 * 1024
 
@@ -35,8 +38,6 @@ def partial_path(upload: Upload) -> Path:
 
 
 def upload_create(*, owner, platform_slug: str, filename: str, size: int) -> Upload:
-    from exports.importing import importer_available
-
     platform = Platform.objects.filter(slug=platform_slug, enabled=True).first()
     if platform is None or not importer_available(platform_slug):
         raise UploadError(f"Archives from {platform_slug!r} cannot be imported.", field="platform")
@@ -85,8 +86,6 @@ def upload_append(upload: Upload, *, offset: int, stream, length: int) -> int:
 
 def upload_finish(upload: Upload) -> ExportJob:
     """Move the complete file into storage and start its import."""
-    from exports.importing import import_job_create, upload_name_for
-
     if upload.job_id:
         return upload.job
     if not upload.complete:

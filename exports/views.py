@@ -11,13 +11,25 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.tokens import connection_state
-from exports import schedules, selectors, services, uploads
+from exports import conf, jobs, links, schedules, selectors, uploads
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
 from exports.models import ExportJob, ExportSchedule, Upload
 from platforms.models import Platform
+from platforms.registry import importer_available
 from platforms.selectors import platform_cards
 
 FAILURES_SHOWN = 200
+
+
+def dashboard(request):
+    if not request.user.is_authenticated:
+        return render(request, "landing.html", {"platforms": Platform.objects.filter(enabled=True)})
+    context = {
+        "cards": platform_cards(request.user),
+        "jobs": selectors.jobs_for_owner(request.user)[:8],
+        "active_count": selectors.active_jobs_count(request.user),
+    }
+    return render(request, "dashboard.html", context)
 
 
 @login_required
@@ -27,8 +39,8 @@ def export_list(request):
     if filters.is_valid():
         platform = filters.cleaned_data["platform"] or None
         status = filters.cleaned_data["status"] or None
-    jobs = selectors.jobs_for_owner(request.user, platform=platform, status=status)
-    page = Paginator(jobs, 25).get_page(request.GET.get("page"))
+    found = selectors.jobs_for_owner(request.user, platform=platform, status=status)
+    page = Paginator(found, 25).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {"filters": filters, "page": page, "filtered": bool(platform or status), "query": query.urlencode()}
@@ -45,14 +57,14 @@ def export_new(request):
         status = 400
         if form.is_valid():
             if is_ratelimited(
-                request, group="exports.create", key="user", rate=services.setting("CREATE_RATE"), increment=True
+                request, group="exports.create", key="user", rate=conf.setting("CREATE_RATE"), increment=True
             ):
                 form.add_error(None, "You have started many exports in a short time; wait a while before the next one.")
                 status = 429
             else:
                 try:
-                    job = services.export_job_create(owner=request.user, **form.export_arguments())
-                except services.ExportRequestError as exc:
+                    job = jobs.export_job_create(owner=request.user, **form.export_arguments())
+                except jobs.ExportRequestError as exc:
                     field = exc.field if exc.field in form.fields else None
                     form.add_error(field, exc.message)
                 else:
@@ -71,7 +83,7 @@ def export_new(request):
         "platform": platform,
         "state": connection_state(request.user, platform),
         "active_count": selectors.active_jobs_count(request.user),
-        "limit": services.setting("MAX_ACTIVE_JOBS_PER_USER"),
+        "limit": conf.setting("MAX_ACTIVE_JOBS_PER_USER"),
     }
     return render(request, "exports/new.html", context, status=status)
 
@@ -115,7 +127,7 @@ def export_status(request, job_id):
 @login_required
 def export_cancel(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
-    if services.job_cancel(job):
+    if jobs.job_cancel(job):
         messages.info(request, "The export was canceled.")
     elif not job.is_running:
         messages.info(request, f"The export had already finished ({job.get_status_display().lower()}).")
@@ -128,7 +140,7 @@ def export_cancel(request, job_id):
 @require_POST
 def export_retry(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
-    count = services.job_retry_failed(job)
+    count = jobs.job_retry_failed(job)
     if count:
         messages.info(
             request, f"Trying {count} media file{'s' if count != 1 else ''} again; the archive will be rebuilt."
@@ -143,7 +155,7 @@ def export_download(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
     token = request.GET.get("link")
     if token is not None:
-        problem = services.download_link_check(job, token)
+        problem = links.download_link_check(job, token)
         if problem:
             context = {"job": job, "problem": problem.message, "expired": problem.status == 410}
             return render(request, "exports/download_problem.html", context, status=problem.status)
@@ -169,7 +181,7 @@ def schedule_list(request):
         if form.is_valid():
             try:
                 schedule = schedules.schedule_save(owner=request.user, **form.cleaned_data)
-            except services.ExportRequestError as exc:
+            except jobs.ExportRequestError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, f"Saved: {schedule}.")
@@ -204,18 +216,16 @@ def _upload_json(upload) -> dict:
         "id": str(upload.id),
         "size": upload.size,
         "received": upload.received,
-        "chunk_size": services.setting("UPLOAD_CHUNK_BYTES"),
+        "chunk_size": conf.setting("UPLOAD_CHUNK_BYTES"),
     }
 
 
 @login_required
 def import_page(request):
-    from exports.importing import importer_available
-
     platforms = [p for p in Platform.objects.filter(enabled=True) if importer_available(p.slug)]
     context = {
         "platforms": platforms,
-        "max_bytes": services.setting("UPLOAD_MAX_BYTES"),
+        "max_bytes": conf.setting("UPLOAD_MAX_BYTES"),
         "asked": request.GET.get("platform", ""),
     }
     return render(request, "exports/import.html", context)
@@ -272,6 +282,6 @@ def upload_complete(request, upload_id):
         return JsonResponse({"error": "not found"}, status=404)
     try:
         job = uploads.upload_finish(upload)
-    except services.ExportRequestError as exc:
+    except jobs.ExportRequestError as exc:
         return JsonResponse({"error": exc.message}, status=getattr(exc, "status", 400))
     return JsonResponse({"job": str(job.id), "job_url": job.get_absolute_url()})

@@ -215,3 +215,13 @@ def _first_text(record: dict, keys: tuple[str, ...]) -> str:
     if isinstance(snippet, dict) and snippet is not record:
         return _first_text(snippet, keys)
     return ""
+
+
+class DownloadFailed(Exception):
+    """A media file (or a companion such as a video's sound) could not be fetched; `reason` is for a person."""
+
+    def __init__(self, reason: str, *, retryable: bool = False, restart: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.restart = restart  # the partial file is useless: start from byte 0

@@ -1,9 +1,17 @@
-"""Platform slug -> extractor class, imported lazily so one broken platform cannot stop the others."""
+"""Platform slug -> extractor and importer classes, imported lazily so one broken platform cannot
+stop the others. Each platform's folder holds both (`platforms/<slug>/extractor.py`,
+`importer.py`) and its sandbox (`sandbox.py`)."""
+
+from __future__ import annotations
 
 from functools import cache
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from platforms.base import Extractor
+from platforms.base import Extractor, ExtractorError
+
+if TYPE_CHECKING:
+    from platforms.importer import BaseImporter
 
 EXTRACTORS = {
     "github": "platforms.github.extractor.GitHubExtractor",
@@ -14,7 +22,8 @@ EXTRACTORS = {
     "reddit": "platforms.reddit.extractor.RedditExtractor",
 }
 
-# Sandbox modules (DESIGN §4), one per platform beside its extractor.
+# The official archive's importer and the sandbox (DESIGN §4) sit beside each extractor.
+IMPORTERS = {slug: path.rsplit(".", 2)[0] + ".importer.Importer" for slug, path in EXTRACTORS.items()}
 SANDBOXES = {slug: path.rsplit(".", 2)[0] + ".sandbox" for slug, path in EXTRACTORS.items()}
 
 
@@ -26,18 +35,38 @@ def slugs() -> list[str]:
     return list(EXTRACTORS)
 
 
-@cache
-def _extractor_class(slug: str) -> type[Extractor]:
+def importer_slugs() -> list[str]:
+    return list(IMPORTERS)
+
+
+def _load(table: dict[str, str], slug: str):
     try:
-        dotted = EXTRACTORS[slug]
+        dotted = table[slug]
     except KeyError:
         raise UnknownPlatform(slug) from None
     module_name, class_name = dotted.rsplit(".", 1)
     return getattr(import_module(module_name), class_name)
 
 
+@cache
+def _extractor_class(slug: str) -> type[Extractor]:
+    return _load(EXTRACTORS, slug)
+
+
+@cache
+def _importer_class(slug: str) -> type[BaseImporter]:
+    return _load(IMPORTERS, slug)
+
+
 def get_extractor(slug: str) -> Extractor:
     return _extractor_class(slug)()
+
+
+def get_importer(slug: str) -> BaseImporter:
+    try:
+        return _importer_class(slug)()
+    except (UnknownPlatform, ImportError, AttributeError):
+        raise ExtractorError(f"There is no importer for {slug!r} archives.") from None
 
 
 def available(slug: str) -> bool:
@@ -45,5 +74,13 @@ def available(slug: str) -> bool:
     try:
         _extractor_class(slug)
     except (UnknownPlatform, ImportError):
+        return False
+    return True
+
+
+def importer_available(slug: str) -> bool:
+    try:
+        _importer_class(slug)
+    except (UnknownPlatform, ImportError, AttributeError):
         return False
     return True

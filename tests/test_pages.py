@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tokens import store_token
-from exports import services
+from exports import links, notify
 from exports.models import ExportJob, MediaFile
 from platforms.models import Platform
 
@@ -218,12 +218,12 @@ def test_the_stylesheet_and_platform_icons_are_static_files():
 def test_the_finished_email_has_counts_failures_and_the_signed_link(alice, mailoutbox, settings):
     settings.SITE_URL = "https://export.example.org"
     job = job_with_failure(alice, notes=["Reddit's listings stop at 1,000 items each."])
-    assert services.job_notify(job)
+    assert notify.job_notify(job)
     [message] = mailoutbox
     assert message.subject == "Your Reddit export is ready (1 file missing)"
     assert "\n" not in message.subject
     assert message.to == ["alice@example.com"]
-    link = services.download_link(job, absolute=True)
+    link = links.download_link(job, absolute=True)
     for body in [message.body, message.alternatives[0][0]]:
         assert link.replace("&", "&amp;") in body or link in body
         assert "t3_gone_0" in body and "HTTP 404 from i.redd.it" in body
@@ -239,7 +239,7 @@ def test_the_failed_email_says_what_went_wrong(alice, mailoutbox):
     job = ExportJob.objects.create(
         owner=alice, platform_id="github", status=ExportJob.Status.FAILED, error="GitHub refused the token."
     )
-    assert services.job_notify(job)
+    assert notify.job_notify(job)
     [message] = mailoutbox
     assert message.subject == "Your GitHub export failed"
     assert "GitHub refused the token." in message.body

@@ -24,8 +24,9 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, fix_mojibake
 from platforms.facebook.extractor import IMAGE_EXTS, VIDEO_EXTS
+from platforms.facebook.repair import fix_mojibake
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia
 
 POSTS_FILES = re.compile(r"(?:^|/)posts/your_posts[^/]*\.json$")
 ALBUM_FILES = re.compile(r"(?:^|/)(?:posts|photos_and_videos)/album/\d+\.json$")

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, iso_from
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia, iso_from
 
 SHARDS = {
     "repos": re.compile(r"(?:^|/)repositories_\d+\.json$"),

@@ -21,8 +21,9 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, fix_mojibake
 from platforms.facebook.extractor import IMAGE_EXTS, VIDEO_EXTS
+from platforms.facebook.repair import fix_mojibake
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia
 from platforms.instagram.extractor import STORY_PREFIX
 
 ACTIVITY = r"(?:^|/)(?:your_instagram_activity/)?(?:content|media)/"

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, iso_from
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia, iso_from
 
 FILES = {
     "submitted": re.compile(r"(?:^|/)posts\.csv$"),

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from exports.download import DownloadFailed
+from platforms.base import DownloadFailed
 
 log = logging.getLogger(__name__)
 

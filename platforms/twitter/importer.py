@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from posixpath import basename
 from urllib.parse import urlsplit
 
-from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, iso_from
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia, iso_from
 
 TWEET_FILES = re.compile(r"(?:^|/)data/tweets?(?:-part\d+)?\.js$")
 DELETED_FILES = re.compile(r"(?:^|/)data/deleted-tweets?(?:-part\d+)?\.js$")
@@ -61,9 +61,13 @@ def _int(value) -> int:
         return 0
 
 
+# How X's archive writes a moment (`created_at`).
+ARCHIVE_TIME = "%a %b %d %H:%M:%S %z %Y"
+
+
 def _v2_time(value) -> str | None:
     """v2 writes `2017-06-26T10:57:22.000Z`; the archive `Mon Jun 26 10:57:22 +0000 2017`."""
-    moment = iso_from(value)
+    moment = iso_from(value, formats=(ARCHIVE_TIME,))
     return moment[:-1] + ".000Z" if moment else None
 
 

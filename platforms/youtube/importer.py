@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from exports.importing import ArchiveReader, BaseImporter, ImportedMedia, iso_from
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia, iso_from
 
 BASE = re.compile(r"^(.*?(?:^|/)YouTube(?: and YouTube Music)?/)(?:videos|video metadata|playlists|channels)/")
 VIDEO_EXTS = ("mp4", "mov", "webm", "mkv", "avi", "m4v", "3gp", "flv", "wmv", "mpg", "mpeg")

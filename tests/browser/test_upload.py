@@ -52,7 +52,7 @@ def test_an_x_archive_uploaded_in_the_browser_survives_a_dropped_connection_and_
     shot(page, "import-job")
     job.refresh_from_db()
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
-    from exports import services
+    from exports import links
 
-    verify_archive(services.archive_location(job), "twitter", "--media")
+    verify_archive(links.archive_location(job), "twitter", "--media")
     context.close()

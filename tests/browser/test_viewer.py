@@ -4,7 +4,7 @@ import zipfile
 
 import pytest
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.models import ExportJob
 
 pytestmark = pytest.mark.browser
@@ -15,11 +15,11 @@ def test_the_offline_viewer_shows_records_and_their_media_from_file(
 ):
     user = make_user("viv")
     connect(user, "reddit")
-    job = services.job_run_inline(
-        services.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
+    job = pipeline.run_inline(
+        jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
     )
     assert job.status == ExportJob.Status.SUCCEEDED
-    with zipfile.ZipFile(services.archive_location(job)) as archive:
+    with zipfile.ZipFile(links.archive_location(job)) as archive:
         archive.extractall(tmp_path)
 
     # The viewer's own CSP forbids eval, which Playwright's waiting helpers use.

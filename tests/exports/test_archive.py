@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.archive import archive_build
 from exports.models import ExportJob
 from exports.naming import MAX_NAME_BYTES, UniqueNames, media_archive_path, safe_component
@@ -20,20 +20,20 @@ from tests.conftest import verify_archive
 def reddit_job(transactional_db, make_user, platforms, connect, sandbox):
     user = make_user("rita")
     connect(user, "reddit")
-    job = services.export_job_create(
+    job = jobs.export_job_create(
         owner=user, platform_slug="reddit", include_media=True, formats=["json", "csv"], enqueue=False
     )
-    job = services.job_run_inline(job)
+    job = pipeline.run_inline(job)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
     return job
 
 
 def test_an_export_with_media_has_the_design_layout_and_verifies(reddit_job):
-    verify_archive(services.archive_location(reddit_job), "reddit", "--media", "--csv")
+    verify_archive(links.archive_location(reddit_job), "reddit", "--media", "--csv")
 
 
 def test_media_that_already_compress_are_stored_and_text_is_deflated(reddit_job):
-    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+    with zipfile.ZipFile(links.archive_location(reddit_job)) as archive:
         infos = {i.filename: i for i in archive.infolist()}
     media = [i for n, i in infos.items() if n.startswith("media/") and not n.endswith(".meta.json")]
     assert media and all(i.compress_type == zipfile.ZIP_STORED for i in media)
@@ -42,7 +42,7 @@ def test_media_that_already_compress_are_stored_and_text_is_deflated(reddit_job)
 
 
 def test_the_manifest_is_the_last_member_and_covers_every_other(reddit_job):
-    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+    with zipfile.ZipFile(links.archive_location(reddit_job)) as archive:
         names = archive.namelist()
         manifest = archive.read("manifest-sha256.txt").decode().splitlines()
     assert names[-1] == "manifest-sha256.txt"
@@ -50,7 +50,7 @@ def test_the_manifest_is_the_last_member_and_covers_every_other(reddit_job):
 
 
 def test_the_json_lists_records_media_and_failures(reddit_job):
-    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+    with zipfile.ZipFile(links.archive_location(reddit_job)) as archive:
         document = json.loads(archive.read(f"{reddit_job.base_name}.json"))
         sidecar_name = document["media"][0]["path"] + ".meta.json"
         sidecar = json.loads(archive.read(sidecar_name))
@@ -72,12 +72,12 @@ def test_failed_files_are_listed_in_failures_csv_with_their_reason(
     reddit = platforms["reddit"]
     reddit.image_formats = ["png"]  # the sandbox's JPEGs are now refused, the rest goes on
     reddit.save()
-    job = services.job_run_inline(
-        services.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
+    job = pipeline.run_inline(
+        jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
     )
     assert job.status == ExportJob.Status.SUCCEEDED
     assert job.media_failed > 0
-    path = services.archive_location(job)
+    path = links.archive_location(job)
     verify_archive(path, "reddit", "--media")
     with zipfile.ZipFile(path) as archive:
         rows = archive.read("failures.csv").decode().splitlines()
@@ -148,12 +148,12 @@ def test_a_safe_component_is_never_a_path(text):
 
 
 def test_failures_csv_is_always_there_with_its_header_when_nothing_is_missing(reddit_job):
-    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+    with zipfile.ZipFile(links.archive_location(reddit_job)) as archive:
         assert archive.read("failures.csv").decode().splitlines() == ["record_id,media_id,source_url,reason"]
 
 
 def test_the_csv_keeps_reddits_media_metadata_in_one_column_and_under_400(reddit_job):
-    with zipfile.ZipFile(services.archive_location(reddit_job)) as archive:
+    with zipfile.ZipFile(links.archive_location(reddit_job)) as archive:
         rows = list(csv.reader(io.StringIO(archive.read(f"{reddit_job.base_name}.csv").decode())))
     header = rows[0]
     assert len(header) <= 400

@@ -5,8 +5,9 @@ import hashlib
 import pytest
 from django.core.files.storage import default_storage
 
-from exports.download import Downloader, sniff
+from exports.download import Downloader
 from exports.models import ExportJob, MediaFile
+from platforms.mediatypes import sniff
 from platforms.sandbox import media
 
 

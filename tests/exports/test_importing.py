@@ -11,10 +11,14 @@ import pytest
 from django.core.files.storage import default_storage
 
 from exports import importing
-from exports.importing import ImportedMedia, archive_open, import_job_create, job_import
+from exports.importing import import_job_create, job_import
+from exports.jobs import ExportRequestError
 from exports.models import ExportJob, MediaFile
-from exports.services import ExportRequestError, job_run_inline
+from exports.pipeline import run_inline as job_run_inline
+from platforms import importer as platform_importer
+from platforms import registry
 from platforms.base import ExtractorError
+from platforms.importer import ImportedMedia, archive_open
 from tests.conftest import ROOT, seed_platforms, verify_archive, worker_env
 from tests.fixtures.archives import uploaded_job, x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
 
@@ -127,10 +131,11 @@ def test_media_neither_in_the_archive_nor_at_a_url_are_failed_with_that_reason(a
     recorder = importing.ImportRecorder(
         uploaded_job(alice, "twitter", zip_bytes({"data/tweets.js": ytd("tweets", [])})),
         archive_open(io.BytesIO(zip_bytes({"data/tweets.js": "[]"}))),
-        importing.importer_for("twitter"),
+        registry.get_importer("twitter"),
     )
     recorder.add_media(ImportedMedia(member="data/tweets_media/gone.jpg", media_id="m1", record_id="r1"))
     recorder.add_media(ImportedMedia(member=None, url="https://pbs.twimg.com/media/a.jpg", media_id="m2"))
+    recorder.flush()
     rows = {m.media_id: m for m in recorder.job.media_files.all()}
     assert (rows["m1"].status, rows["m1"].last_error) == ("failed", "not in the archive and no URL to fetch it from")
     assert (rows["m2"].status, rows["m2"].source_url) == ("pending", "https://pbs.twimg.com/media/a.jpg")
@@ -216,7 +221,7 @@ def test_unsafe_member_names_are_refused(name, problem):
 
 def test_a_nul_in_a_member_name_is_refused():
     # Python's own readers cut a name at NUL; the check still refuses it should another reader not.
-    assert importing.check_member_name("data/a\x00.js") == "contains a NUL character"
+    assert platform_importer.check_member_name("data/a\x00.js") == "contains a NUL character"
 
 
 def test_a_symbolic_link_is_refused():
@@ -271,7 +276,7 @@ def test_an_archive_too_large_unpacked_or_with_too_many_files_is_refused(setting
 
 def test_limits_can_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("STAREXPORT_IMPORT_MAX_MEMBERS", "1")
-    assert importing.limit("IMPORT_MAX_MEMBERS") == 1
+    assert platform_importer.limit("IMPORT_MAX_MEMBERS") == 1
     assert "more than the 1 allowed" in refused_message(zip_bytes({"a": "1", "b": "2"}))
 
 
@@ -297,15 +302,17 @@ def test_a_refused_upload_is_deleted_and_nothing_is_written(alice, storage_dir, 
 def test_an_archive_of_another_platform_is_refused_by_name(alice, storage_dir):
     x = zip_bytes(x_archive_members(media=False))
     job = uploaded_job(alice, "facebook", x)
-    with pytest.raises(importing.WrongPlatform, match="^This looks like an X archive, not a Facebook one.$"):
+    with pytest.raises(platform_importer.WrongPlatform, match="^This looks like an X archive, not a Facebook one.$"):
         job_import(job)
     assert files_under(storage_dir) == []
 
     facebook = zip_bytes({"posts/your_posts_1.json": "[]"})
-    with pytest.raises(importing.WrongPlatform, match="^This looks like a Facebook archive, not an X one.$"):
-        importing.archive_inspect(io.BytesIO(facebook), platform_slug="twitter")
-    with pytest.raises(importing.WrongPlatform, match="does not look like an X archive: it has no data/tweets.js"):
-        importing.archive_inspect(io.BytesIO(zip_bytes({"notes.txt": "hi"})), platform_slug="twitter")
+    with pytest.raises(platform_importer.WrongPlatform, match="^This looks like a Facebook archive, not an X one.$"):
+        platform_importer.archive_inspect(io.BytesIO(facebook), platform_slug="twitter")
+    with pytest.raises(
+        platform_importer.WrongPlatform, match="does not look like an X archive: it has no data/tweets.js"
+    ):
+        platform_importer.archive_inspect(io.BytesIO(zip_bytes({"notes.txt": "hi"})), platform_slug="twitter")
 
 
 def tar_gz(*members: tuple[tarfile.TarInfo, bytes]) -> bytes:

@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.models import ExportJob, LibraryMedia, LibraryRecord
 from tests.conftest import verify_archive
 
@@ -18,10 +18,10 @@ def lena(transactional_db, make_user, platforms, connect, sandbox):
 
 
 def run(user, **options):
-    job = services.export_job_create(
+    job = jobs.export_job_create(
         owner=user, platform_slug="reddit", include_media=True, formats=["json"], options=options, enqueue=False
     )
-    job = services.job_run_inline(job)
+    job = pipeline.run_inline(job)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
     return job
 
@@ -54,7 +54,7 @@ def test_a_repeat_export_of_an_unchanged_account_fetches_one_page_per_resource_a
     assert second.records_count == first.records_count
     assert second.media_done == first.media_done == second.media_reused
     assert second.media_reused_bytes == first.media_bytes
-    path = services.archive_location(second)
+    path = links.archive_location(second)
     verify_archive(path, "reddit", "--media")
     with zipfile.ZipFile(path) as archive:
         document = json.loads(archive.read(f"{second.base_name}.json"))
@@ -84,8 +84,8 @@ def test_new_items_since_the_last_export_are_fetched_and_the_rest_is_not(
     connect(user, "github")
 
     def github(**options):
-        job = services.export_job_create(owner=user, platform_slug="github", options=options, enqueue=False)
-        return services.job_run_inline(job)
+        job = jobs.export_job_create(owner=user, platform_slug="github", options=options, enqueue=False)
+        return pipeline.run_inline(job)
 
     first = github()
     assert first.records_count == 37

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from exports import services, tasks
+from exports import archive, claims, downloading, jobs, links, pipeline, tasks
 from exports.models import ExportJob
 from tests.conftest import verify_archive
 
@@ -18,8 +18,8 @@ def partly_failed(transactional_db, make_user, platforms, connect, sandbox):
     reddit = platforms["reddit"]
     reddit.image_formats = ["png"]
     reddit.save()
-    job = services.job_run_inline(
-        services.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
+    job = pipeline.run_inline(
+        jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
     )
     assert job.status == ExportJob.Status.SUCCEEDED and job.media_failed > 0
     return job
@@ -31,24 +31,24 @@ def test_failed_files_can_be_retried_and_the_archive_is_rebuilt(partly_failed, p
     reddit.image_formats = ["jpg", "png", "gif"]
     reddit.save()
     failed = job.media_failed
-    assert services.job_retry_failed(job, enqueue=False) == failed
+    assert jobs.job_retry_failed(job, enqueue=False) == failed
     job.refresh_from_db()
     assert job.status == ExportJob.Status.DOWNLOADING
     # What the retry's tasks do, here in process:
-    services.media_download_many(job, services.media_pending_ids(job))
-    assert services.downloads_finish_if_done(job, enqueue=False)
-    services.job_archive(job)
+    downloading.media_download_many(job, claims.media_pending_ids(job))
+    assert downloading.downloads_finish_if_done(job)
+    archive.job_archive(job)
     job.refresh_from_db()
     assert job.status == ExportJob.Status.SUCCEEDED
     assert job.media_failed == 0 and job.media_done == job.media_total
-    verify_archive(services.archive_location(job), "reddit", "--media")
+    verify_archive(links.archive_location(job), "reddit", "--media")
 
 
 def test_nothing_is_retried_on_a_running_or_clean_export(make_user, platforms, connect):
     user = make_user("quinn")
     connect(user, "github")
-    job = services.export_job_create(owner=user, platform_slug="github", enqueue=False)
-    assert services.job_retry_failed(job) == 0
+    job = jobs.export_job_create(owner=user, platform_slug="github", enqueue=False)
+    assert jobs.job_retry_failed(job) == 0
 
 
 def test_the_owner_retries_from_the_job_page_and_others_get_404(partly_failed, client, make_user, platforms):
@@ -68,7 +68,7 @@ def test_the_owner_retries_from_the_job_page_and_others_get_404(partly_failed, c
 def test_expired_archives_are_deleted_and_the_job_says_so(make_user, platforms, connect, sandbox, client):
     user = make_user("exp")
     connect(user, "github")
-    job = services.job_run_inline(services.export_job_create(owner=user, platform_slug="github", enqueue=False))
+    job = pipeline.run_inline(jobs.export_job_create(owner=user, platform_slug="github", enqueue=False))
     name = job.archive_name
     assert default_storage.exists(name)
     ExportJob.objects.filter(id=job.id).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -86,8 +86,8 @@ def test_the_sweeper_requeues_a_step_whose_worker_died_and_fails_it_past_the_cap
 ):
     user = make_user("sweep")
     connect(user, "github")
-    job = services.export_job_create(owner=user, platform_slug="github", enqueue=False)
-    services.job_claim(job.id, statuses=("queued", "fetching"), to_status="fetching")
+    job = jobs.export_job_create(owner=user, platform_slug="github", enqueue=False)
+    claims.job_claim(job.id, statuses=("queued", "fetching"), to_status="fetching")
     ExportJob.objects.filter(id=job.id).update(lease_until=timezone.now() - timedelta(seconds=1))
     sent = []
     from celery import current_app

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.models import ExportJob, LibraryMedia, LibraryRecord
 from platforms.base import FetchContext
 from platforms.client import ApiClient
@@ -68,17 +68,17 @@ def test_an_x_archive_then_an_api_export_keep_every_tweet_and_file_once_with_bot
     connect(user, "twitter")
     archive, tweets = x_archive_of(sandbox.base_url, "mia")
 
-    imported = services.job_run_inline(uploaded_job(user, "twitter", archive))
+    imported = pipeline.run_inline(uploaded_job(user, "twitter", archive))
     assert imported.status == ExportJob.Status.SUCCEEDED, imported.error
     assert imported.records.filter(resource="tweets").count() == tweets
     media_in_archive = imported.media_done
     assert media_in_archive > 0 and imported.media_failed == 0
 
     sandbox.sandbox.reset()
-    job = services.export_job_create(
+    job = jobs.export_job_create(
         owner=user, platform_slug="twitter", include_media=True, options={"only_new": True}, enqueue=False
     )
-    job = services.job_run_inline(job)
+    job = pipeline.run_inline(job)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
 
     library = LibraryRecord.objects.filter(owner=user, platform_id="twitter", kind="tweets")
@@ -90,7 +90,7 @@ def test_an_x_archive_then_an_api_export_keep_every_tweet_and_file_once_with_bot
     media_bytes = sum(n for p, n in sandbox.sandbox.stats()["bytes_by_path"].items() if p.startswith("/twitter/media/"))
     assert media_bytes == sum(m.size for m in job.media_files.exclude(extra__reused_from_library=True))
 
-    path = services.archive_location(job)
+    path = links.archive_location(job)
     verify_archive(path, "twitter", "--media")
     with zipfile.ZipFile(path) as zf:
         document = json.loads(zf.read(f"{job.base_name}.json"))

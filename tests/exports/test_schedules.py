@@ -3,7 +3,7 @@ import json
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from exports import schedules, services
+from exports import jobs, pipeline, schedules
 from exports.models import ExportJob, ExportSchedule
 
 
@@ -39,14 +39,14 @@ def test_a_scheduled_run_starts_an_only_new_export(sam):
 
 def test_a_scheduled_export_emails_only_when_something_new_arrived(transactional_db, sam, sandbox, mailoutbox):
     def scheduled_run():
-        job = services.export_job_create(
+        job = jobs.export_job_create(
             owner=sam,
             platform_slug="reddit",
             include_media=True,
             options={"only_new": True, "scheduled": True},
             enqueue=False,
         )
-        return services.job_run_inline(job)
+        return pipeline.run_inline(job)
 
     first = scheduled_run()
     assert first.status == ExportJob.Status.SUCCEEDED and first.new_records > 0

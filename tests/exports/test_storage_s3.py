@@ -24,10 +24,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from storages.backends.s3 import S3Storage
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.archive import archive_build, archive_name_for
-from exports.download import Downloader, stored_name_for
+from exports.download import Downloader
 from exports.models import ExportJob, ExportRecord, MediaFile
+from exports.writer import stored_name_for
 from platforms.sandbox import media
 from tests.conftest import free_port, verify_archive
 
@@ -129,8 +130,8 @@ def reddit_job(make_user, platforms):
 def test_a_github_export_writes_its_archive_to_the_bucket(on_s3, s3, make_user, platforms, connect, sandbox, tmp_path):
     alice = make_user("alice")
     connect(alice, "github")
-    job = services.export_job_create(owner=alice, platform_slug="github", formats=["json", "csv"], enqueue=False)
-    job = services.job_run_inline(job)
+    job = jobs.export_job_create(owner=alice, platform_slug="github", formats=["json", "csv"], enqueue=False)
+    job = pipeline.run_inline(job)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
 
     assert job.archive_name == archive_name_for(job)
@@ -153,7 +154,7 @@ def test_a_github_export_writes_its_archive_to_the_bucket(on_s3, s3, make_user, 
         "gists": 12,
     }
 
-    location = services.archive_location(job)
+    location = links.archive_location(job)
     assert location.startswith(f"{default_storage.endpoint_url}/{on_s3}/{job.archive_name}?"), location
     assert "X-Amz-Signature=" in location
     response = requests.get(location, timeout=30)
@@ -179,7 +180,7 @@ def test_the_presigned_archive_url_uses_signature_version_4(on_s3, reddit_job):
     # botocore would presign with SigV2 for us-east-1, which AWS refuses for buckets made since 2020.
     reddit_job.archive_name = archive_name_for(reddit_job)
     default_storage.save(reddit_job.archive_name, ContentFile(b"PK\x05\x06" + bytes(18)))
-    location = services.archive_location(reddit_job)
+    location = links.archive_location(reddit_job)
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in location, location
     assert requests.get(location, timeout=30).status_code == 200
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tokens import store_token
-from exports import services
+from exports import links
 from exports.models import ExportJob, MediaFile
 from platforms.models import Platform
 
@@ -130,7 +130,7 @@ def test_another_user_gets_404_for_every_job_url(alice, bob_client):
         response = bob_client.get(reverse(f"exports:{name}", args=[job.id]))
         assert response.status_code == 404, name
     assert bob_client.post(reverse("exports:cancel", args=[job.id])).status_code == 404
-    link = services.download_link(job)
+    link = links.download_link(job)
     response = bob_client.get(link)
     assert response.status_code == 404
     assert not hasattr(response, "streaming_content")
@@ -431,14 +431,14 @@ def test_download_streams_the_zip_to_its_owner(alice_client, alice):
 
 def test_download_with_the_signed_link_from_the_email(alice_client, alice):
     job = finished_job(alice, zip_bytes())
-    response = alice_client.get(services.download_link(job))
+    response = alice_client.get(links.download_link(job))
     assert response.status_code == 200
     assert streamed(response) == zip_bytes()
 
 
 def test_download_with_a_tampered_link_is_400_and_no_file(alice_client, alice):
     job = finished_job(alice)
-    link = services.download_link(job)
+    link = links.download_link(job)
     response = alice_client.get(link[:-3] + "xyz")
     assert response.status_code == 400
     assert not hasattr(response, "streaming_content")
@@ -447,7 +447,7 @@ def test_download_with_a_tampered_link_is_400_and_no_file(alice_client, alice):
 
 def test_a_link_for_another_export_is_400(alice_client, alice):
     job, other = finished_job(alice), finished_job(alice)
-    token = services.download_link(other).split("link=")[1]
+    token = links.download_link(other).split("link=")[1]
     response = alice_client.get(reverse("exports:download", args=[job.id]) + f"?link={token}")
     assert response.status_code == 400
     assert not hasattr(response, "streaming_content")
@@ -460,7 +460,7 @@ def test_download_with_an_expired_link_is_410(alice_client, alice):
         def timestamp(self):
             return signing.b62_encode(int(time.time()) - 60 * 86400)
 
-    token = LongAgo(salt=services.LINK_SALT).sign(str(job.id))
+    token = LongAgo(salt=links.LINK_SALT).sign(str(job.id))
     response = alice_client.get(reverse("exports:download", args=[job.id]) + f"?link={token}")
     assert response.status_code == 410
     assert "expired" in response.content.decode()

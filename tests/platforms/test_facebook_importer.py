@@ -3,8 +3,10 @@ import json
 
 import pytest
 
-from exports.importing import archive_open, importer_for, job_import
+from exports.importing import job_import
 from exports.models import MediaFile
+from platforms.importer import archive_open
+from platforms.registry import get_importer as importer_for
 from tests.fixtures.archives import FACEBOOK_POSTS, uploaded_job, zip_bytes
 
 PHOTO = "posts/media/Mobiloverforsler_uqsXWfBGvQ/28055_498092266878953_310909280_n_498092266878953.jpg"

@@ -6,8 +6,10 @@ import zipfile
 import pytest
 from django.core.files.storage import default_storage
 
-from exports.importing import archive_open, importer_for, job_import
+from exports.importing import job_import
 from exports.models import MediaFile
+from platforms.importer import archive_open
+from platforms.registry import get_importer as importer_for
 from tests.fixtures.archives import uploaded_job
 
 USERS = [

@@ -3,9 +3,11 @@ import json
 
 import pytest
 
-from exports.importing import archive_open, importer_for, job_import
+from exports.importing import job_import
 from exports.models import MediaFile
+from platforms.importer import archive_open
 from platforms.registry import get_extractor
+from platforms.registry import get_importer as importer_for
 from tests.fixtures.archives import uploaded_job, zip_bytes
 
 ROOT = "instagram-ada-2024-05-30/your_instagram_activity"

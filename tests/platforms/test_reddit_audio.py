@@ -10,7 +10,7 @@ import av
 import pytest
 from django.core.files.storage import default_storage
 
-from exports import services
+from exports import jobs, links, pipeline
 from exports.download import Downloader
 from exports.models import ExportJob, MediaFile
 from platforms.reddit import media as reddit_media
@@ -253,7 +253,7 @@ def test_an_audio_file_ffmpeg_cannot_read_keeps_the_video(tmp_path):
 # --- a whole export -----------------------------------------------------------------------------
 def export_sidecars(job) -> dict[str, tuple[dict, list[str]]]:
     """Each v.redd.it video of the archive: its sidecar and the kinds of stream in the file."""
-    path = services.archive_location(job)
+    path = links.archive_location(job)
     found = {}
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
@@ -267,11 +267,11 @@ def export_sidecars(job) -> dict[str, tuple[dict, list[str]]]:
 
 def run_export(user, connect):
     connect(user, "reddit")
-    job = services.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
-    job = services.job_run_inline(job)
+    job = jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, enqueue=False)
+    job = pipeline.run_inline(job)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
     assert job.media_failed == 0
-    verify_archive(services.archive_location(job), "reddit", "--media")
+    verify_archive(links.archive_location(job), "reddit", "--media")
     return job
 
 

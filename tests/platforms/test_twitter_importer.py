@@ -2,8 +2,9 @@ import io
 
 import pytest
 
-from exports.importing import archive_open, importer_for
+from platforms.importer import archive_open
 from platforms.registry import get_extractor
+from platforms.registry import get_importer as importer_for
 from platforms.twitter.importer import tweet_v2
 from tests.fixtures.archives import x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
 

@@ -3,8 +3,10 @@ import io
 
 import pytest
 
-from exports.importing import archive_open, importer_for, job_import
+from exports.importing import job_import
 from exports.models import MediaFile
+from platforms.importer import archive_open
+from platforms.registry import get_importer as importer_for
 from platforms.youtube.importer import duration
 from tests.fixtures.archives import uploaded_job, zip_bytes
 

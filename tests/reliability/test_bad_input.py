@@ -579,7 +579,7 @@ def test_a_job_whose_pages_carry_broken_records_still_finishes(
     transactional_db, make_user, platforms, connect, mangled, settings, tmp_path, slug, damage, figure
 ):
     """A job whose API pages carry broken records finishes with the good ones; the bad are listed as skipped."""
-    from exports import services
+    from exports import jobs, links, pipeline
     from exports.models import ExportJob
     from tests.conftest import verify_archive
 
@@ -591,10 +591,10 @@ def test_a_job_whose_pages_carry_broken_records_still_finishes(
     proxy = mangled(DAMAGE[damage])
     user = make_user(f"u{slug}")
     connect(user, slug)
-    job = services.export_job_create(
+    job = jobs.export_job_create(
         owner=user, platform_slug=slug, include_media=True, formats=["json", "csv"], enqueue=False
     )
-    job = services.job_run_inline(job)
+    job = pipeline.run_inline(job)
     figure(
         f"{slug}/{damage}: records broken on the way / kept / listed as skipped / outcome",
         f"{sum(proxy.broken.values())} / {job.records_count} / {len(job.skipped_records)} / {job.status}",
@@ -606,7 +606,7 @@ def test_a_job_whose_pages_carry_broken_records_still_finishes(
     assert job.records_count > 0
     if damage == "shapes":
         assert job.skipped_records, "records without an id or of the wrong type are listed, not lost silently"
-    verify_archive(services.archive_location(job), slug, "--csv")
+    verify_archive(links.archive_location(job), slug, "--csv")
 
 
 @pytest.mark.parametrize("slug", slugs())
@@ -619,22 +619,22 @@ def test_a_job_on_a_sandbox_that_cuts_bodies_off_succeeds_or_fails_with_a_reason
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
     }
     settings.VAR_DIR = tmp_path
-    from exports import services
+    from exports import jobs, links, pipeline
     from exports.models import ExportJob
     from tests.conftest import verify_archive
 
     server = live_sandbox(records=8, page_size=3, truncate_rate=0.3)
     user = make_user(f"t{slug}")
     connect(user, slug)
-    job = services.export_job_create(owner=user, platform_slug=slug, include_media=True, enqueue=False)
-    job = services.job_run_inline(job)
+    job = jobs.export_job_create(owner=user, platform_slug=slug, include_media=True, enqueue=False)
+    job = pipeline.run_inline(job)
     stats = server.sandbox.stats()
     figure(f"{slug}: requests served / outcome", f"{stats['requests_total']} / {job.status}")
     assert job.status in (ExportJob.Status.SUCCEEDED, ExportJob.Status.FAILED)
     if job.status == ExportJob.Status.FAILED:
         assert job.error and not job.error.startswith("Unexpected error"), job.error
     else:
-        verify_archive(services.archive_location(job), slug, "--media")
+        verify_archive(links.archive_location(job), slug, "--media")
 
 
 # --- media URLs aimed at our own network ---------------------------------------------------------

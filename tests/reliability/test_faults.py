@@ -10,7 +10,7 @@ import pytest
 import requests
 from django.db.models import Q
 
-from exports import services
+from exports import jobs, links
 from exports.models import ExportJob, ExportRecord, MediaFile
 from tests.conftest import seed_platforms, verify_archive, wait_for_job
 from tests.reliability.conftest import (
@@ -102,13 +102,13 @@ def assert_complete_once(job, slug: str) -> None:
     assert len(ids) == len(set(ids))
     keys = list(ExportRecord.objects.filter(job=job).values_list("resource", "external_id"))
     assert len(keys) == len(set(keys)) == job.records_count
-    verify_archive(services.archive_location(job), slug, "--media")
+    verify_archive(links.archive_location(job), slug, "--media")
 
 
 def test_a_worker_killed_during_fetch_is_replaced_and_the_job_finishes(frank, rig, fault_worker, measured):
     """SIGKILL the worker while it pages through the API; a new worker finishes the export."""
     sandbox_config(rig, latency_ms=400)
-    job = services.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
+    job = jobs.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
     wait_until(lambda: ExportRecord.objects.filter(job=job).exists(), timeout=60, what="the first page")
     fault_worker.kill()
     killed = time.monotonic()
@@ -130,7 +130,7 @@ def test_a_worker_killed_during_download_finishes_without_fetching_a_verified_fi
 ):
     """SIGKILL the worker mid-download; files verified before the kill are not fetched again."""
     sandbox_config(rig, latency_ms=300)
-    job = services.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
+    job = jobs.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
     wait_until(
         lambda: MediaFile.objects.filter(job=job, status="done").count() >= 3, timeout=90, what="3 verified files"
     )
@@ -163,7 +163,7 @@ def test_a_worker_killed_while_writing_the_archive_finishes_it_from_stored_media
 
     purge_files(frank)
     sandbox_config(rig, media_bytes=16 << 20)
-    job = services.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
+    job = jobs.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
     zip_path = Path(settings.MEDIA_ROOT) / archive_name_for(job)
 
     def writing() -> int:
@@ -192,7 +192,7 @@ def test_a_redis_restart_mid_download_loses_queued_tasks_yet_the_job_finishes(
 ):
     """Restart Redis (nothing persisted: every queued task is lost) while media download."""
     sandbox_config(rig, latency_ms=300)
-    job = services.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
+    job = jobs.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
     wait_until(
         lambda: MediaFile.objects.filter(job=job, status="done").count() >= 3, timeout=90, what="3 verified files"
     )
@@ -210,7 +210,7 @@ def test_a_job_created_while_redis_is_down_runs_once_redis_is_back(frank, rig, f
     fault_redis.stop()
     try:
         try:
-            job = services.export_job_create(owner=frank, platform_slug="github")
+            job = jobs.export_job_create(owner=frank, platform_slug="github")
             raised = "nothing"
         except Exception as exc:  # what the caller sees is what this test reports
             raised = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
@@ -223,7 +223,7 @@ def test_a_job_created_while_redis_is_down_runs_once_redis_is_back(frank, rig, f
     back = time.monotonic()
     job = wait_for_job(job, timeout=90)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
-    verify_archive(services.archive_location(job), "github")
+    verify_archive(links.archive_location(job), "github")
     measured("export_job_create with the broker down", raised[:300])
     measured("seconds from Redis back to the succeeded job (lease 4 s, sweep 1 s)", round(time.monotonic() - back, 1))
 
@@ -250,7 +250,7 @@ def test_postgresql_connections_dropped_mid_download_do_not_lose_the_job(frank, 
     from django.db import connection
 
     sandbox_config(rig, latency_ms=300)
-    job = services.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
+    job = jobs.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
     wait_until(
         lambda: MediaFile.objects.filter(job=job, status="done").count() >= 3, timeout=90, what="3 verified files"
     )
@@ -307,7 +307,7 @@ def test_a_misbehaving_platform_still_gives_a_complete_export(frank, rig, fault,
     sandbox_reset(rig)
     sandbox_config(rig, **knobs)
     started = time.monotonic()
-    job = services.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
+    job = jobs.export_job_create(owner=frank, platform_slug="reddit", include_media=True)
     job = wait_for_job(job, timeout=240)
     took = time.monotonic() - started
     stats = requests.get(f"{rig}/_stats", timeout=5).json()
@@ -337,7 +337,7 @@ def test_a_step_that_kills_its_worker_every_time_fails_the_job_after_the_attempt
     kills = 0
     started = time.monotonic()
     with broker_at(own_redis.url):
-        job = services.export_job_create(owner=user, platform_slug="reddit")
+        job = jobs.export_job_create(owner=user, platform_slug="reddit")
         seen = 0
         while kills <= attempts + 1:
             job = wait_until(
@@ -382,7 +382,7 @@ def test_a_token_revoked_mid_fetch_fails_the_job_asking_to_reconnect_and_keeps_t
 
     start_worker(reliability_env(server.base_url, own_redis.url, **FAULT_KNOBS))
     with broker_at(own_redis.url):
-        job = services.export_job_create(owner=user, platform_slug="reddit")
+        job = jobs.export_job_create(owner=user, platform_slug="reddit")
         wait_until(lambda: ExportRecord.objects.filter(job=job).count() >= 5, timeout=60, what="the first pages")
         revoked.add(token)
         fetched = ExportRecord.objects.filter(job=job).count()
@@ -411,9 +411,7 @@ def test_a_download_slower_than_the_lease_is_not_taken_over(
     start_worker(reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=3, SWEEP_SECONDS=1))
     sandbox_config(rig, media_bytes=2 << 20, slow_body_ms=150)
     with broker_at(own_redis.url):
-        job = services.export_job_create(
-            owner=user, platform_slug="reddit", include_media=True, options={"max_records": 2}
-        )
+        job = jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, options={"max_records": 2})
         job = wait_for_job(job, timeout=240)
     served = sandbox_requests(rig)
     paths = set(media_paths(job).values())
@@ -484,7 +482,7 @@ def test_an_unreachable_s3_is_retried_rather_than_failing_the_job_at_once(
     closed = f"http://127.0.0.1:{free_port()}"
     start_worker(reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=60, **s3_knobs(closed)))
     with broker_at(own_redis.url):
-        job = services.export_job_create(owner=user, platform_slug="github")
+        job = jobs.export_job_create(owner=user, platform_slug="github")
         job = wait_until(
             lambda: (
                 # The step is kept for the task's own retry (reserved under its id) or has failed.
@@ -513,7 +511,7 @@ def test_a_storage_retry_is_not_counted_as_a_dead_worker(
     env = reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=120, STEP_ATTEMPTS=1, **s3_knobs(closed))
     start_worker(env)
     with broker_at(own_redis.url):
-        job = services.export_job_create(owner=user, platform_slug="github")
+        job = jobs.export_job_create(owner=user, platform_slug="github")
         wait_until(
             lambda: ExportJob.objects.filter(id=job.id, status="archiving", lease_owner="").exists(),
             timeout=60,
@@ -538,7 +536,7 @@ def test_s3_killed_mid_archive_fails_the_job_after_retries_and_offers_no_half_ar
     worker = start_worker(env)
     sandbox_config(rig, media_bytes=4 << 20)
     with broker_at(own_redis.url):
-        job = services.export_job_create(owner=user, platform_slug="reddit", include_media=True)
+        job = jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True)
         wait_for_job(job, timeout=120, statuses=("archiving", "succeeded", "failed"))
         assert job.status == ExportJob.Status.ARCHIVING, job.error
         time.sleep(0.3)
@@ -575,7 +573,7 @@ def files_under(root) -> dict[str, int]:
 
 def disk_export(owner, broker: str) -> ExportJob:
     with broker_at(broker):
-        job = services.export_job_create(owner=owner, platform_slug="reddit", include_media=True)
+        job = jobs.export_job_create(owner=owner, platform_slug="reddit", include_media=True)
         return wait_for_job(job, timeout=240)
 
 

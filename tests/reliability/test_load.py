@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from exports import services
+from exports import jobs, links
 from exports.models import ExportJob, MediaFile
 from tests.conftest import ROOT, free_port, seed_platforms, wait_for, wait_for_job
 from tests.reliability.conftest import broker_at, reliability_env, sandbox_reset
@@ -63,7 +63,7 @@ class RssSampler(threading.Thread):
 
 
 def archive_json(job) -> dict:
-    with zipfile.ZipFile(services.archive_location(job)) as archive:
+    with zipfile.ZipFile(links.archive_location(job)) as archive:
         return json.loads(archive.read(f"{job.base_name}.json"))
 
 
@@ -80,7 +80,7 @@ def test_fifty_exports_from_ten_users_on_two_workers_finish_and_keep_each_users_
     started = time.monotonic()
     with broker_at(own_redis.url):
         jobs = [
-            services.export_job_create(owner=user, platform_slug="reddit", include_media=True, formats=["json", "csv"])
+            jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, formats=["json", "csv"])
             for _ in range(JOBS_PER_USER)
             for user in users
         ]
@@ -173,7 +173,7 @@ def test_the_status_endpoint_under_wrk_while_exports_run(
     owner = users[0]
     start_worker(reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=300, SWEEP_SECONDS=10))
     with broker_at(own_redis.url):
-        jobs = [services.export_job_create(owner=user, platform_slug="reddit", include_media=True) for user in users]
+        jobs = [jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True) for user in users]
     watched = jobs[0]
     client = Client()
     client.force_login(owner)

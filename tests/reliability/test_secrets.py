@@ -32,7 +32,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.tokens import NotConnected, decrypt, store_token, token_for
-from exports import services
+from exports import jobs, links
 from exports.models import ExportJob
 from platforms.base import ExtractorError, Request
 from platforms.client import ApiClient, api_retry, guarded_session
@@ -301,7 +301,7 @@ def database_dump() -> bytes:
 
 def archive_contents(job) -> bytes:
     blob = bytearray()
-    with zipfile.ZipFile(services.archive_location(job)) as archive:
+    with zipfile.ZipFile(links.archive_location(job)) as archive:
         for name in archive.namelist():
             blob += name.encode() + b"\n" + archive.read(name)
     return bytes(blob)
@@ -349,9 +349,7 @@ def test_a_canary_token_is_found_nowhere_after_a_real_export(
 
     with broker_at(own_redis.url):
         jobs = [
-            services.export_job_create(
-                owner=owners[slug], platform_slug=slug, include_media=True, formats=["json", "csv"]
-            )
+            jobs.export_job_create(owner=owners[slug], platform_slug=slug, include_media=True, formats=["json", "csv"])
             for slug in slugs
         ]
         jobs = [wait_for_job(job, timeout=240) for job in jobs]
@@ -359,7 +357,7 @@ def test_a_canary_token_is_found_nowhere_after_a_real_export(
     for job in jobs:
         assert job.status == ExportJob.Status.SUCCEEDED, (job.platform_id, job.error)
         assert job.media_done == job.media_total > 0
-        verify_archive(services.archive_location(job), job.platform_id, "--media", "--csv")
+        verify_archive(links.archive_location(job), job.platform_id, "--media", "--csv")
 
     keys_blob, keys = redis_contents(own_redis.url)
     with open(worker_log, "rb") as f:

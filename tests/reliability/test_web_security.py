@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from exports import services
+from exports import conf, links
 from exports import urls as export_urls
 from exports.models import ExportJob, MediaFile
 
@@ -125,7 +125,7 @@ def test_another_user_gets_exactly_what_a_made_up_job_id_gets_on_every_job_url(a
         job_for(alice, status=ExportJob.Status.CANCELED),
     ]
     before = {job.id: (job.status, job.archive_name) for job in jobs}
-    link = services.download_link(jobs[2]).split("link=")[1]
+    link = links.download_link(jobs[2]).split("link=")[1]
     client = signed_in(bob)
     tried = 0
     names = job_url_names()
@@ -190,7 +190,7 @@ def test_a_tampered_archive_name_never_serves_a_file_outside_storage(alice, arch
     job = finished_job(alice)
     ExportJob.objects.filter(id=job.id).update(archive_name=archive_name)
     client = signed_in(alice, raise_request_exception=False)
-    for url in (reverse("exports:download", args=[job.id]), services.download_link(job)):
+    for url in (reverse("exports:download", args=[job.id]), links.download_link(job)):
         response = client.get(url)
         assert response.status_code in (400, 404), (archive_name, response.status_code)
         assert not hasattr(response, "streaming_content")
@@ -437,7 +437,7 @@ def test_a_safe_next_is_still_honoured(alice):
 
 # --- signed download links ---------------------------------------------------------------------
 def link_token(job) -> str:
-    return services.download_link(job).split("link=")[1]
+    return links.download_link(job).split("link=")[1]
 
 
 def test_a_download_link_is_good_until_it_expires_to_the_second(alice, settings):
@@ -462,9 +462,9 @@ def test_a_download_link_is_good_until_it_expires_to_the_second(alice, settings)
     [
         pytest.param(lambda job: signing.TimestampSigner(salt="another.purpose").sign(str(job.id)), id="other-salt"),
         pytest.param(lambda job: signing.TimestampSigner().sign(str(job.id)), id="no-salt"),
-        pytest.param(lambda job: signing.dumps(str(job.id), salt=services.LINK_SALT), id="signing-dumps"),
+        pytest.param(lambda job: signing.dumps(str(job.id), salt=links.LINK_SALT), id="signing-dumps"),
         pytest.param(
-            lambda job: signing.TimestampSigner(key="another-secret-key-" + "x" * 40, salt=services.LINK_SALT).sign(
+            lambda job: signing.TimestampSigner(key="another-secret-key-" + "x" * 40, salt=links.LINK_SALT).sign(
                 str(job.id)
             ),
             id="other-secret-key",
@@ -550,7 +550,7 @@ def test_the_sixth_running_export_is_refused_through_the_form(alice, settings, f
 
 def test_starting_exports_is_rate_limited_per_user(alice, bob, figure):
     """Start-and-cancel at once, again and again: the running-jobs limit never bites, the rate limit does."""
-    rate = services.setting("CREATE_RATE")
+    rate = conf.setting("CREATE_RATE")
     allowed = int(rate.split("/")[0])
     client = signed_in(alice)
     accepted = 0

@@ -9,7 +9,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from exports import services
+from exports import jobs
 from exports.cli import Progress, quiet, run_to_archive
 from exports.models import ExportJob
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {options['user']!r}.", returncode=2)
         formats = [f.strip().lower() for f in options["format"].split(",") if f.strip()]
         try:
-            job = services.export_job_create(
+            job = jobs.export_job_create(
                 owner=user,
                 platform_slug=options["platform"],
                 formats=formats,
@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 options={"only_new": options["only_new"]},
                 enqueue=options["queue"],
             )
-        except services.ExportRequestError as exc:
+        except jobs.ExportRequestError as exc:
             raise CommandError(exc.message, returncode=2) from None
 
         run_to_archive(self, job, what="Export", follow=self.follow if options["queue"] else None)

@@ -14,8 +14,10 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError
 
-from exports import importing, services
+from exports import importing, jobs
 from exports.cli import quiet, run_to_archive
+from platforms import importer as platform_importer
+from platforms import registry
 from platforms.base import ExtractorError
 from platforms.models import Platform
 
@@ -34,8 +36,8 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No user named {options['user']!r}.", returncode=2)
         slug = options["platform"]
-        if not Platform.objects.filter(slug=slug).exists() or not importing.importer_available(slug):
-            known = ", ".join(sorted(importing.IMPORTERS))
+        if not Platform.objects.filter(slug=slug).exists() or not registry.importer_available(slug):
+            known = ", ".join(sorted(registry.IMPORTERS))
             raise CommandError(f"Unknown platform {slug!r}; archives can be imported from {known}.", returncode=2)
         path = options["path"]
         if not os.path.isfile(path):
@@ -45,8 +47,8 @@ class Command(BaseCommand):
         job_id = uuid.uuid4()
         with open(path, "rb") as f:
             try:
-                importing.archive_inspect(f, platform_slug=slug, size=size)
-            except importing.WrongPlatform as exc:
+                platform_importer.archive_inspect(f, platform_slug=slug, size=size)
+            except platform_importer.WrongPlatform as exc:
                 raise CommandError(exc.message, returncode=2) from None
             except ExtractorError as exc:
                 raise CommandError(exc.message, returncode=1) from None
@@ -57,7 +59,7 @@ class Command(BaseCommand):
             job = importing.import_job_create(
                 owner=user, platform_slug=slug, upload_name=upload_name, upload_size=size, job_id=job_id, enqueue=False
             )
-        except services.ExportRequestError as exc:
+        except jobs.ExportRequestError as exc:
             default_storage.delete(upload_name)
             raise CommandError(exc.message, returncode=2) from None
 

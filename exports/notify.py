@@ -1,0 +1,47 @@
+"""The email a person gets when an export ends: once, with a signed link when it succeeded."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from exports.conf import setting
+from exports.links import download_link
+from exports.models import ExportJob, MediaFile
+
+Status = ExportJob.Status
+
+
+def job_notify(job: ExportJob) -> bool:
+    """Email the owner once when the job ends, with a signed link when it succeeded."""
+    if not job.owner.email:
+        return False
+    if job.options.get("scheduled") and job.status == Status.SUCCEEDED and not (job.new_records or _new_media(job)):
+        # A scheduled export says something only when something new arrived.
+        ExportJob.objects.filter(id=job.id, notified_at__isnull=True).update(notified_at=timezone.now())
+        return False
+    claimed = ExportJob.objects.filter(id=job.id, notified_at__isnull=True, status__in=ExportJob.FINISHED).update(
+        notified_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    context = {
+        "job": job,
+        "link": download_link(job, absolute=True) if job.status == Status.SUCCEEDED else None,
+        "job_url": f"{settings.SITE_URL}{job.get_absolute_url()}",
+        "link_days": setting("LINK_DAYS"),
+        "failures": list(job.media_files.filter(status=MediaFile.Status.FAILED)[:20]),
+    }
+    subject = render_to_string("emails/export-finished-subject.html", context).strip()
+    text = render_to_string("emails/export-finished-body-text.html", context)
+    html = render_to_string("emails/export-finished-body-html.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [job.owner.email])
+    message.attach_alternative(html, "text/html")
+    message.send()
+    return True
+
+
+def _new_media(job: ExportJob) -> int:
+    return job.media_done - job.media_reused
