@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from exports.conf import setting
@@ -156,10 +156,7 @@ def leases_renew(job_id, status: str, *, files: bool) -> None:
     """One beat: the job's lease, and (while downloading) the leases of its files this worker is
     downloading, pushed forward together."""
     until = lease_until()
-    # Only ever later: a step handed to the queue may hold a longer lease than one beat's.
-    ExportJob.objects.filter(id=job_id, status=status).update(
-        lease_until=Greatest(Coalesce("lease_until", Value(until)), Value(until))
-    )
+    ExportJob.objects.filter(id=job_id, status=status).update(lease_until=until)
     if files:
         MediaFile.objects.filter(job_id=job_id, status=MediaFile.Status.DOWNLOADING, lease_owner=worker_name()).update(
             lease_until=until

@@ -51,7 +51,7 @@ def clean(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            # A str holds a surrogate only when it is alone (a pair decodes to one character).
             value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
         return value
     if isinstance(value, dict):

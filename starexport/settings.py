@@ -239,7 +239,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "exports.tasks.sweep_stale_jobs",
-        "schedule": env.float("STAREXPORT_SWEEP_SECONDS", default=60.0),
+        "schedule": env.float("STAREXPORT_SWEEP_SECONDS", default=5.0),
     },
     "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
 }
@@ -298,7 +298,7 @@ STAREXPORT = {
     # New exports one user may start, per django-ratelimit's rate syntax.
     "CREATE_RATE": env.str("STAREXPORT_CREATE_RATE", default="20/h"),
     "STEP_ATTEMPTS": env.int("STAREXPORT_STEP_ATTEMPTS", default=3),
-    "LEASE_SECONDS": env.int("STAREXPORT_LEASE_SECONDS", default=600),
+    "LEASE_SECONDS": env.int("STAREXPORT_LEASE_SECONDS", default=20),
     "DOWNLOAD_CONCURRENCY": env.int("STAREXPORT_DOWNLOAD_CONCURRENCY", default=8),
     "DOWNLOAD_PER_HOST": env.int("STAREXPORT_DOWNLOAD_PER_HOST", default=8),
     "DOWNLOAD_ATTEMPTS": env.int("STAREXPORT_DOWNLOAD_ATTEMPTS", default=5),
