@@ -34,7 +34,7 @@ def hostile_tweets() -> list[dict]:
         {"id": "106", "text": "first of two with the same id", "created_at": "2024-01-06T10:00:00.000Z"},
         {"id": "106", "text": "second of two with the same id", "created_at": "2024-01-06T10:00:00.000Z"},
         {"id": "107", "text": HUGE, "created_at": "2024-01-07T10:00:00.000Z"},
-        {"id": "108", "text": "=HYPERLINK(\"http://evil.example\")", "created_at": "2024-01-08T10:00:00.000Z"},
+        {"id": "108", "text": '=HYPERLINK("http://evil.example")', "created_at": "2024-01-08T10:00:00.000Z"},
     ]
 
 
