@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import render
 
-from platforms.selectors import platform_cards
+from accounts.selectors import platform_cards
 
 
 def account_label(account: SocialAccount) -> str:

@@ -10,13 +10,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
+from accounts.selectors import platform_cards
 from accounts.tokens import connection_state
 from exports import conf, jobs, links, schedules, selectors, uploads
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
 from exports.models import ExportJob, ExportSchedule, Upload
 from platforms.models import Platform
 from platforms.registry import importer_available
-from platforms.selectors import platform_cards
 
 FAILURES_SHOWN = 200
 

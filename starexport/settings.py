@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from platforms import oauth as _oauth
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("STAREXPORT_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -48,10 +50,11 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.facebook",
-    # Ours: Instagram's current login, and X and Reddit with URLs settings can point elsewhere.
-    "accounts.providers.instagram",
-    "accounts.providers.twitter_oauth2",
-    "accounts.providers.reddit",
+    # Ours, each in its platform's folder: Instagram's current login, and X and Reddit with URLs
+    # settings can point elsewhere. A new platform adds its provider here (platforms/<slug>/oauth.py).
+    "platforms.instagram.provider",
+    "platforms.twitter.provider",
+    "platforms.reddit.provider",
     "accounts",
     "platforms",
     "exports",
@@ -258,38 +261,12 @@ SOCIALACCOUNT_QUERY_EMAIL = True
 
 STAREXPORT_SANDBOX = env.str("STAREXPORT_SANDBOX", default="").rstrip("/")
 
-# Provider scopes as each platform's export needs them; client ids come from the environment.
-_PROVIDER_SCOPES = {
-    "github": ["read:user", "repo", "gist"],
-    "google": ["profile", "email", "https://www.googleapis.com/auth/youtube.readonly"],
-    "facebook": ["public_profile", "user_posts", "user_photos", "user_videos"],
-    "instagram": ["instagram_business_basic"],
-    "twitter_oauth2": ["tweet.read", "users.read", "offline.access"],
-    "reddit": ["identity", "history", "read"],
-}
-# Provider id -> platform slug (their env names: GITHUB_CLIENT_ID, YOUTUBE_CLIENT_ID, ...).
-PROVIDER_PLATFORM = {
-    "github": "github",
-    "google": "youtube",
-    "facebook": "facebook",
-    "instagram": "instagram",
-    "twitter_oauth2": "twitter",
-    "reddit": "reddit",
-}
-SOCIALACCOUNT_PROVIDERS = {}
-for _provider, _slug in PROVIDER_PLATFORM.items():
-    _conf = {"SCOPE": _PROVIDER_SCOPES[_provider]}
-    _client_id = _secret(f"{_slug.upper()}_CLIENT_ID")
-    if _client_id:
-        _conf["APPS"] = [{"client_id": _client_id, "secret": _secret(f"{_slug.upper()}_CLIENT_SECRET")}]
-    SOCIALACCOUNT_PROVIDERS[_provider] = _conf
-SOCIALACCOUNT_PROVIDERS["google"]["AUTH_PARAMS"] = {"access_type": "offline", "prompt": "consent"}
-SOCIALACCOUNT_PROVIDERS["reddit"]["USER_AGENT"] = "web:starexport:0.1 (self-hosted export tool)"
-SOCIALACCOUNT_PROVIDERS["reddit"]["AUTH_PARAMS"] = {"duration": "permanent"}
+# Each platform's scopes, provider settings and sandbox URLs live in platforms/<slug>/oauth.py;
+# client ids come from the environment.
+PROVIDER_PLATFORM = _oauth.provider_platform()
+SOCIALACCOUNT_PROVIDERS = _oauth.provider_settings(_secret)
 if STAREXPORT_SANDBOX:
-    from accounts.sandbox_oauth import sandbox_provider_settings
-
-    sandbox_provider_settings(SOCIALACCOUNT_PROVIDERS, STAREXPORT_SANDBOX)
+    _oauth.sandbox_provider_settings(SOCIALACCOUNT_PROVIDERS, STAREXPORT_SANDBOX)
 STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY")
 
 # --- Star Export -------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.models import SocialAccount, SocialToken
 from cryptography.fernet import Fernet
 
-from accounts.sandbox_oauth import sandbox_provider_settings
 from accounts.tokens import token_for
+from platforms.oauth import sandbox_provider_settings
 from tests.conftest import ROOT
 
 GITHUB = "allauth.socialaccount.providers.github.views"
@@ -63,14 +63,14 @@ def our_urls(providers: dict) -> dict[str, str]:
     """The same for our providers, which read their settings when used."""
     urls = {}
     for provider, adapter in [
-        ("instagram", "accounts.providers.instagram.views:InstagramOAuth2Adapter"),
-        ("twitter_oauth2", "accounts.providers.twitter_oauth2.views:TwitterOAuth2Adapter"),
-        ("reddit", "accounts.providers.reddit.views:RedditAdapter"),
+        ("instagram", "platforms.instagram.provider.views:InstagramOAuth2Adapter"),
+        ("twitter_oauth2", "platforms.twitter.provider.views:TwitterOAuth2Adapter"),
+        ("reddit", "platforms.reddit.provider.views:RedditAdapter"),
     ]:
         urls[f"{adapter}.authorize_url"] = providers[provider]["AUTHORIZE_URL"]
         urls[f"{adapter}.access_token_url"] = providers[provider]["ACCESS_TOKEN_URL"]
         urls[f"{adapter}.profile_url"] = providers[provider]["PROFILE_URL"]
-    urls["accounts.providers.instagram.views:InstagramOAuth2Adapter.exchange_url"] = providers["instagram"][
+    urls["platforms.instagram.provider.views:InstagramOAuth2Adapter.exchange_url"] = providers["instagram"][
         "EXCHANGE_URL"
     ]
     return urls

@@ -38,7 +38,7 @@ def providers_on_sandbox(live, settings, monkeypatch):
     """allauth's providers pointed at the sandbox process, as STAREXPORT_SANDBOX does at start-up."""
     import copy
 
-    from accounts.sandbox_oauth import sandbox_provider_settings
+    from platforms.oauth import sandbox_provider_settings
     from tests.accounts.test_oauth_sandbox import frozen_urls, resolve, without_apps
 
     providers = copy.deepcopy(without_apps(settings.SOCIALACCOUNT_PROVIDERS))

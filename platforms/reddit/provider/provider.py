@@ -3,7 +3,7 @@
 
 from allauth.socialaccount.providers.reddit import provider as allauth_provider
 
-from accounts.providers.reddit.views import RedditAdapter
+from platforms.reddit.provider.views import RedditAdapter
 
 
 class RedditProvider(allauth_provider.RedditProvider):

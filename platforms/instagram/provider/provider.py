@@ -7,7 +7,7 @@ allauth's own `instagram` provider speaks the Basic Display API, which Meta reti
 from allauth.socialaccount.providers.base import ProviderAccount
 from allauth.socialaccount.providers.oauth2.provider import OAuth2Provider
 
-from accounts.providers.instagram.views import InstagramOAuth2Adapter
+from platforms.instagram.provider.views import InstagramOAuth2Adapter
 
 
 class InstagramAccount(ProviderAccount):

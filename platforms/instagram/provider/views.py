@@ -11,7 +11,7 @@ from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2Adapter, OAuth2CallbackView, OAuth2LoginView
 from allauth.utils import get_request_param
 
-from accounts.providers import ProviderURL
+from platforms.provider_urls import ProviderURL
 
 PROFILE_FIELDS = "user_id,username,name,account_type,profile_picture_url"
 

@@ -1,4 +1,4 @@
-"""What is read about platforms for a user."""
+"""What is read about a user's platforms and their connections."""
 
 from allauth.socialaccount.adapter import get_adapter
 

@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from accounts.providers.instagram.provider import InstagramProvider
+from platforms.instagram.provider.provider import InstagramProvider
 
 urlpatterns = default_urlpatterns(InstagramProvider)

@@ -1,5 +1,5 @@
 from allauth.socialaccount.providers.oauth2.urls import default_urlpatterns
 
-from accounts.providers.reddit.provider import RedditProvider
+from platforms.reddit.provider.provider import RedditProvider
 
 urlpatterns = default_urlpatterns(RedditProvider)

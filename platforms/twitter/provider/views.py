@@ -1,7 +1,7 @@
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.twitter_oauth2 import views as allauth_views
 
-from accounts.providers import ProviderURL
+from platforms.provider_urls import ProviderURL
 
 Allauth = allauth_views.TwitterOAuth2Adapter
 

@@ -1,5 +1,6 @@
-"""allauth providers of our own: Instagram's current login, and subclasses of providers whose URLs
-allauth fixes in code, so that settings (the sandbox, DESIGN §4) can point them elsewhere."""
+"""Adapter URLs that settings may override, for the allauth providers of our own (Instagram's current
+login, and subclasses of providers whose URLs allauth fixes in code), so that the sandbox (DESIGN §4)
+can point them elsewhere."""
 
 from allauth.socialaccount import app_settings
 

@@ -3,7 +3,7 @@ accounts stay `twitter_oauth2`."""
 
 from allauth.socialaccount.providers.twitter_oauth2 import provider as allauth_provider
 
-from accounts.providers.twitter_oauth2.views import TwitterOAuth2Adapter
+from platforms.twitter.provider.views import TwitterOAuth2Adapter
 
 
 class TwitterOAuth2Provider(allauth_provider.TwitterOAuth2Provider):
