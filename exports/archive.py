@@ -154,9 +154,17 @@ def sidecar(job: ExportJob, media_file: MediaFile) -> dict:
     }
 
 
-def json_document(job: ExportJob, exported_at: str, media: list[MediaFile], failures: list[dict]) -> Iterator[bytes]:
-    """`{platform}-export-{id}.json`, written record by record."""
-    head = {"platform": job.platform_id, "job_id": str(job.id), "exported_at": exported_at, "account": job.account}
+def json_document(
+    job: ExportJob, exported_at: str, media: list[MediaFile], failures: list[dict], *, archive_id=None
+) -> Iterator[bytes]:
+    """`{platform}-export-{id}.json`, written record by record (`archive_id`: the Everything
+    export's id, for a part of one)."""
+    head = {
+        "platform": job.platform_id,
+        "job_id": str(archive_id or job.id),
+        "exported_at": exported_at,
+        "account": job.account,
+    }
     yield _json_bytes(head)[:-1] + b', "records": {'
     for n, resource in enumerate(_resources(job)):
         yield (b", " if n else b"") + _json_bytes(resource) + b": ["
@@ -216,36 +224,43 @@ def csv_document(job: ExportJob) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def failures_csv(failures: list[dict]) -> bytes:
-    """Always written: the header alone says nothing is missing (DESIGN §2)."""
+def failures_csv(failures: list[dict], *, with_platform: bool = False) -> bytes:
+    """Always written: the header alone says nothing is missing (DESIGN §2). An Everything
+    export's has the platform first."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FAILURE_FIELDS, extrasaction="ignore")
+    fields = ["platform", *FAILURE_FIELDS] if with_platform else FAILURE_FIELDS
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(safe_row(row) for row in failures)
     return buffer.getvalue().encode()
 
 
-def viewer_html(job: ExportJob, media: list[MediaFile], exported_at: str) -> bytes:
-    """The offline viewer: one self-contained page, its data inlined, media linked relatively."""
-    extractor = get_extractor(job.platform_id)
-    by_record: dict[str, list[dict]] = {}
-    for m in media:
-        for record_id in m.record_ids:
-            by_record.setdefault(record_id, []).append({"path": m.archive_path, "kind": m.kind, "caption": m.caption})
+def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], exported_at: str) -> bytes:
+    """The offline viewer: one self-contained page, its data inlined, media linked relatively;
+    one page for all the platforms of an Everything export."""
     items = []
-    for record in _records(job):
-        summary = extractor.summary(record.resource, record.data)
-        items.append(
-            {
-                "resource": record.resource,
-                "id": record.external_id,
-                "date": record.timestamp,
-                "title": summary.get("title", ""),
-                "text": summary.get("text", ""),
-                "link": summary.get("link", ""),
-                "media": by_record.get(record.external_id, []),
-            }
-        )
+    for part, media in parts:
+        extractor = get_extractor(part.platform_id)
+        by_record: dict[str, list[dict]] = {}
+        for m in media:
+            for record_id in m.record_ids:
+                by_record.setdefault(record_id, []).append(
+                    {"path": m.archive_path, "kind": m.kind, "caption": m.caption}
+                )
+        for record in _records(part):
+            summary = extractor.summary(record.resource, record.data)
+            items.append(
+                {
+                    "platform": part.platform.display_name,
+                    "resource": record.resource,
+                    "id": record.external_id,
+                    "date": record.timestamp,
+                    "title": summary.get("title", ""),
+                    "text": summary.get("text", ""),
+                    "link": summary.get("link", ""),
+                    "media": by_record.get(record.external_id, []),
+                }
+            )
     items.sort(key=lambda item: item["date"] or "", reverse=True)
     data = {"platform": job.platform.display_name, "job_id": str(job.id), "exported_at": exported_at, "records": items}
     # No record text may change the HTML parser's state inside <script> ("</script>", "<!--"):
@@ -272,8 +287,10 @@ def media_chunks(storage, name: str) -> Iterator[bytes]:
 def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None = None, storage=None) -> ArchiveResult:
     storage = storage or default_storage
     exported_at = timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    media = media_plan(job)
-    failures = failures_of(job)
+    everything = job.is_everything
+    parts = list(job.parts.filter(status=ExportJob.Status.SUCCEEDED).order_by("platform_id")) if everything else [job]
+    planned = [(part, media_plan(part)) for part in parts]
+    media_count = sum(len(media) for _, media in planned)
     digests: dict[str, str] = {}
     order: list[str] = []
     stream = ZipStream(compress_type=ZIP_DEFLATED, sized=False)
@@ -287,23 +304,33 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
         else:
             stream.add(Hashed(chunks, digests, path), path, compress_type=ZIP_DEFLATED, compress_level=6)
 
-    add(json_document(job, exported_at, media, failures), f"{job.base_name}.json")
-    if "csv" in job.formats:
-        add(csv_document(job), f"{job.base_name}.csv")
+    failures = []
+    for part, media in planned:
+        part_failures = failures_of(part)
+        failures.extend({"platform": part.platform_id, **row} for row in part_failures)
+        name = f"{part.platform_id}-export-{job.id}"
+        add(json_document(part, exported_at, media, part_failures, archive_id=job.id), f"{name}.json")
+        if "csv" in job.formats and "csv" in part.formats:
+            add(csv_document(part), f"{name}.csv")
 
-    def media_member(media_file: MediaFile, index: int) -> Iterator[bytes]:
-        if on_progress and index % 25 == 0:
-            on_progress(f"Writing the archive: {index}/{len(media)} media files")
+    done = 0
+
+    def media_member(media_file: MediaFile) -> Iterator[bytes]:
+        nonlocal done
+        if on_progress and done % 25 == 0:
+            on_progress(f"Writing the archive: {done}/{media_count} media files")
+        done += 1
         yield from media_chunks(storage, media_file.stored_name)
 
-    for index, media_file in enumerate(media):
-        add(media_member(media_file, index), media_file.archive_path, media_file.ext.lower() in ALREADY_COMPRESSED)
-        add(
-            json.dumps(sidecar(job, media_file), ensure_ascii=False, indent=2).encode(),
-            media_file.archive_path + ".meta.json",
-        )
-    add(viewer_html(job, media, exported_at), "index.html")
-    add(failures_csv(failures), "failures.csv")
+    for part, media in planned:
+        for media_file in media:
+            add(media_member(media_file), media_file.archive_path, media_file.ext.lower() in ALREADY_COMPRESSED)
+            add(
+                json.dumps(sidecar(part, media_file), ensure_ascii=False, indent=2).encode(),
+                media_file.archive_path + ".meta.json",
+            )
+    add(viewer_html(job, planned, exported_at), "index.html")
+    add(failures_csv(failures, with_platform=everything), "failures.csv")
 
     def manifest() -> Iterator[bytes]:
         # Generated last, when every member before it has been hashed.
@@ -335,6 +362,9 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
 def job_archive(job: ExportJob) -> bool:
     """The archive step: the library learns the job's files, the ZIP is written, the job ends."""
     library.media_sync(job)
+    if job.parent_id:
+        # A part of an Everything export: its parent writes the one archive.
+        return job_advance(job, ExportJob.Status.SUCCEEDED, progress=100, step=finished_text(job))
     result = archive_build(job, on_progress=lambda text: job_renew_lease(job, step=text))
     return job_advance(
         job,

@@ -10,12 +10,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.tokens import NotConnected, token_for
 from exports.conf import setting
 from exports.dispatch import enqueue_step
-from exports.models import ExportJob, MediaFile
+from exports.models import EVERYTHING, ExportJob, MediaFile
 from exports.progress import media_counters_update
 from platforms.models import Platform
 from platforms.registry import available
@@ -78,7 +79,8 @@ def running_jobs_check(owner) -> None:
     creates the job: the user's row is locked so two quick submissions cannot both slip under."""
     limit = setting("MAX_ACTIVE_JOBS_PER_USER")
     get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-    active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING).count()
+    # An Everything export counts once, not once per platform.
+    active = ExportJob.objects.filter(owner=owner, status__in=ExportJob.RUNNING, parent__isnull=True).count()
     if active >= limit:
         raise ExportRequestError(
             f"You already have {active} exports running (the limit is {limit}); wait for one to finish or cancel one."
@@ -95,6 +97,10 @@ def export_job_create(
     enqueue: bool = True,
 ) -> ExportJob:
     """Check the request, create the job and (after commit) hand it to the workers."""
+    if platform_slug == EVERYTHING:
+        return everything_job_create(
+            owner=owner, formats=formats, include_media=include_media, options=options, enqueue=enqueue
+        )
     platform = Platform.objects.filter(slug=platform_slug).first()
     if platform is None or not available(platform_slug):
         raise ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
@@ -133,9 +139,78 @@ def export_job_create(
     return job
 
 
+def everything_job_create(
+    *, owner, formats: list[str] | None, include_media: bool, options: dict | None, enqueue: bool
+) -> ExportJob:
+    """One export of every connected platform: a parent job (platform `all`) and a part per
+    platform, each with the options that platform can honour. The parts run side by side, each
+    under its own platform's limits; the parent writes the one archive (DESIGN §2)."""
+    everything = Platform.objects.get(slug=EVERYTHING)
+    formats = [f.strip().lower() for f in (formats or ["json"]) if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportRequestError(f"Unknown format {', '.join(unknown)}.", field="formats")
+    formats = ["json", *[f for f in formats if f != "json"]]
+    kinds = set((options or {}).get("media_types") or MEDIA_KINDS)
+    unknown_kinds = sorted(kinds - set(MEDIA_KINDS))
+    if unknown_kinds:
+        raise ExportRequestError(f"Unknown media type: {', '.join(unknown_kinds)}.", field="media_types")
+    parts, missing = [], []
+    for platform in Platform.objects.filter(enabled=True).order_by("slug"):
+        if not available(platform.slug):
+            continue
+        try:
+            token_for(owner, platform)
+        except NotConnected:
+            missing.append(platform.display_name)
+            continue
+        wanted = sorted(kinds & set(platform.media_kinds))
+        part_options = {k: v for k, v in (options or {}).items() if k != "media_types"}
+        if wanted:
+            part_options["media_types"] = wanted
+        parts.append(
+            (
+                platform,
+                [f for f in formats if f in platform.export_formats],
+                include_media and bool(wanted),
+                export_options_clean(platform=platform, options=part_options),
+            )
+        )
+    if not parts:
+        raise ExportRequestError("Connect at least one platform first: there is nothing to export.", field="platform")
+    notes = [f"Not connected, so not in this export: {', '.join(missing)}."] if missing else []
+    with transaction.atomic():
+        running_jobs_check(owner)
+        parent = ExportJob.objects.create(
+            owner=owner,
+            platform=everything,
+            formats=formats,
+            include_media=include_media,
+            options={k: v for k, v in (options or {}).items() if k in ("date_from", "date_to", "max_records")},
+            status=Status.FETCHING,
+            fetching_at=timezone.now(),
+            notes=notes,
+            step=f"Exporting {len(parts)} platforms",
+        )
+        for platform, part_formats, part_media, part_options in parts:
+            part = ExportJob.objects.create(
+                owner=owner,
+                parent=parent,
+                platform=platform,
+                formats=part_formats or ["json"],
+                include_media=part_media,
+                options=part_options,
+                step="Waiting for a worker",
+            )
+            if enqueue:
+                enqueue_step(part)
+    return parent
+
+
 def job_cancel(job: ExportJob) -> bool:
     now = timezone.now()
-    updated = ExportJob.objects.filter(id=job.id, status__in=ExportJob.RUNNING).update(
+    # An Everything export's parts end with it.
+    updated = ExportJob.objects.filter(Q(id=job.id) | Q(parent_id=job.id), status__in=ExportJob.RUNNING).update(
         status=Status.CANCELED, canceled_at=now, step="Canceled", lease_owner="", lease_until=None, updated_at=now
     )
     if updated:

@@ -4,6 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+# The Platform row of "Everything" exports: every connected platform in one archive (DESIGN §2).
+EVERYTHING = "all"
+
 
 class ExportJob(models.Model):
     class Status(models.TextChoices):
@@ -27,6 +30,9 @@ class ExportJob(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs")
     platform = models.ForeignKey("platforms.Platform", on_delete=models.PROTECT, related_name="export_jobs")
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.API)
+    # An "Everything" export (platform `all`) is a parent whose parts are one job per platform;
+    # the parts fetch and download, the parent writes the one archive.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="parts")
     # For imports: the uploaded official archive, as stored (deleted once the import is done).
     upload_name = models.CharField(max_length=512, blank=True)
     upload_size = models.BigIntegerField(null=True, blank=True)
@@ -93,6 +99,10 @@ class ExportJob(models.Model):
     @property
     def base_name(self) -> str:
         return f"{self.platform_id}-export-{self.id}"
+
+    @property
+    def is_everything(self) -> bool:
+        return self.platform_id == EVERYTHING
 
     @property
     def finished_at(self):

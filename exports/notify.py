@@ -16,8 +16,8 @@ Status = ExportJob.Status
 
 def job_notify(job: ExportJob) -> bool:
     """Email the owner once when the job ends, with a signed link when it succeeded."""
-    if not job.owner.email:
-        return False
+    if not job.owner.email or job.parent_id:
+        return False  # a part of an Everything export: the email is the parent's
     if job.options.get("scheduled") and job.status == Status.SUCCEEDED and not (job.new_records or _new_media(job)):
         # A scheduled export says something only when something new arrived.
         ExportJob.objects.filter(id=job.id, notified_at__isnull=True).update(notified_at=timezone.now())

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from exports import dispatch as celery_dispatch
 from exports.archive import job_archive
-from exports.claims import job_claim, job_fail, job_is_canceled, lease_kept, media_pending_ids
+from exports.claims import job_advance, job_claim, job_fail, job_is_canceled, lease_kept, media_pending_ids
 from exports.conf import setting
 from exports.downloading import (
     downloader_for,
@@ -33,8 +33,9 @@ from exports.downloading import (
     media_held_until,
 )
 from exports.fetch import job_after_fetch, job_fetch
-from exports.models import ExportJob
+from exports.models import EVERYTHING, ExportJob
 from exports.notify import job_notify
+from exports.progress import DOWNLOAD_SHARE, FETCH_SHARE_WITH_MEDIA
 from platforms.base import ExtractorError
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,38 @@ def redispatch_grace() -> timedelta:
 def fail(job: ExportJob, message: str, *, dispatch) -> None:
     if job_fail(job, message):
         dispatch.notify(job)
+        if job.parent_id:
+            parts_check(job.parent_id, dispatch=dispatch)
+
+
+def parts_check(parent_id, *, dispatch) -> bool:
+    """An Everything export moves to its archive once every part has ended. A part that failed
+    (a revoked token) does not fail the others: it is named in the notes. Exactly one caller
+    wins the move (a part that just ended, or the sweeper)."""
+    parent = ExportJob.objects.filter(id=parent_id, status=Status.FETCHING).first()
+    if parent is None or parent.parts.filter(status__in=ExportJob.RUNNING).exists():
+        return False
+    parts = list(parent.parts.select_related("platform").order_by("platform_id"))
+    done = [p for p in parts if p.status == Status.SUCCEEDED]
+    notes = [*parent.notes, *(f"{p.platform.display_name} could not be exported: {p.error}" for p in parts if p.error)]
+    if not done:
+        fail(parent, "No platform could be exported. " + " ".join(notes[len(parent.notes) :]), dispatch=dispatch)
+        return False
+    totals = {
+        name: sum(getattr(p, name) for p in done)
+        for name in ("records_count", "new_records", "media_total", "media_done", "media_failed", "media_bytes")
+    }
+    moved = job_advance(
+        parent,
+        Status.ARCHIVING,
+        progress=FETCH_SHARE_WITH_MEDIA + DOWNLOAD_SHARE,
+        step="Writing the archive",
+        notes=list(dict.fromkeys(notes)),
+        **totals,
+    )
+    if moved:
+        dispatch.step(parent)
+    return moved
 
 
 # --- the steps ---------------------------------------------------------------------------------
@@ -155,6 +188,8 @@ def archive_step(job_id, *, dispatch, task_id: str | None = None) -> ExportJob |
         return job
     if finished:
         dispatch.notify(job)
+        if job.parent_id:
+            parts_check(job.parent_id, dispatch=dispatch)
     return job
 
 
@@ -172,7 +207,8 @@ def give_up(job_id, message: str, *, dispatch) -> None:
 
 # --- in this process (the command line) --------------------------------------------------------
 def run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
-    """Run every step in this process (the `export` command without --queue)."""
+    """Run every step in this process (the `export` command without --queue); an Everything
+    export runs its parts one after the other, then writes its archive."""
     inline = Inline()
 
     def report() -> None:
@@ -181,17 +217,13 @@ def run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
             on_progress(job)
 
     try:
-        if fetch_step(job.id, dispatch=inline) is None:
-            raise ExtractorError("Another worker holds this export.")
-        job.refresh_from_db()
-        report()
-        if job.status == Status.DOWNLOADING:
-            download_step(job.id, dispatch=inline)
-            for chunk in inline.pending_chunks:
-                if chunk_step(job.id, chunk, dispatch=inline, on_progress=report) is not None:
-                    raise ExtractorError("Some media files are held by another worker; try the export again later.")
+        if job.is_everything:
+            for part in job.parts.order_by("platform_id"):
+                _steps_inline(part, inline, report)
+            parts_check(job.id, dispatch=inline)
             job.refresh_from_db()
-            report()
+        else:
+            _steps_inline(job, inline, report)
         if job.status == Status.ARCHIVING:
             archive_step(job.id, dispatch=inline)
     except ExtractorError as exc:
@@ -210,16 +242,43 @@ def run_inline(job: ExportJob, *, on_progress=None) -> ExportJob:
     return job
 
 
+def _steps_inline(job: ExportJob, inline: Inline, report) -> None:
+    """Fetch and download one job in this process (and, for a part, end it)."""
+    try:
+        if fetch_step(job.id, dispatch=inline) is None:
+            raise ExtractorError("Another worker holds this export.")
+        job.refresh_from_db()
+        report()
+        if job.status == Status.DOWNLOADING:
+            inline.pending_chunks = []
+            download_step(job.id, dispatch=inline)
+            for chunk in inline.pending_chunks:
+                if chunk_step(job.id, chunk, dispatch=inline, on_progress=report) is not None:
+                    raise ExtractorError("Some media files are held by another worker; try the export again later.")
+            job.refresh_from_db()
+            report()
+        if job.parent_id and job.status == Status.ARCHIVING:
+            archive_step(job.id, dispatch=inline)
+    except ExtractorError as exc:
+        if not job.parent_id:
+            raise
+        fail(job, exc.message, dispatch=inline)  # one platform's trouble is named, the rest go on
+
+
 # --- the sweeper -------------------------------------------------------------------------------
 def stale_jobs_sweep(*, dispatch=CELERY) -> int:
     """Hand the steps of dead workers (their lease ran out) and lost messages to live workers;
     fail jobs past the attempt cap. Runs every few seconds from Celery beat."""
     now = timezone.now()
     quiet = now - redispatch_grace()
-    stale = ExportJob.objects.filter(status__in=ExportJob.RUNNING).filter(
-        Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=quiet)
+    # An Everything export waits for its parts, which the sweeper looks after one by one.
+    waiting = ExportJob.objects.filter(platform_id=EVERYTHING, status=Status.FETCHING)
+    count = sum(1 for parent_id in waiting.values_list("id", flat=True) if parts_check(parent_id, dispatch=dispatch))
+    stale = (
+        ExportJob.objects.filter(status__in=ExportJob.RUNNING)
+        .filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True, updated_at__lt=quiet))
+        .exclude(platform_id=EVERYTHING, status=Status.FETCHING)
     )
-    count = 0
     for job in stale:
         if job.status != Status.DOWNLOADING and job.step_attempts >= setting("STEP_ATTEMPTS"):
             fail(

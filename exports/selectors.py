@@ -9,7 +9,8 @@ from exports.models import ExportJob, MediaFile
 
 
 def jobs_for_owner(user, *, platform: str | None = None, status: str | None = None) -> QuerySet[ExportJob]:
-    jobs = ExportJob.objects.filter(owner=user).select_related("platform")
+    # An Everything export's parts show on its own page, not as jobs of their own.
+    jobs = ExportJob.objects.filter(owner=user, parent__isnull=True).select_related("platform")
     if platform:
         jobs = jobs.filter(platform_id=platform)
     if status:
@@ -32,11 +33,18 @@ def has_finished_export(user, platform_slug: str) -> bool:
 
 
 def active_jobs_count(user) -> int:
-    return ExportJob.objects.filter(owner=user, status__in=ExportJob.RUNNING).count()
+    return ExportJob.objects.filter(owner=user, status__in=ExportJob.RUNNING, parent__isnull=True).count()
 
 
 def job_failures(job: ExportJob) -> QuerySet[MediaFile]:
-    return job.media_files.filter(status=MediaFile.Status.FAILED).order_by("id")
+    """The files that could not be kept; an Everything export's are its parts'."""
+    files = MediaFile.objects.filter(job__parent=job) if job.is_everything else job.media_files
+    return files.filter(status=MediaFile.Status.FAILED).select_related("job").order_by("job__platform_id", "id")
+
+
+def job_parts(job: ExportJob) -> list[ExportJob]:
+    """An Everything export's parts, one per platform, for its page."""
+    return list(job.parts.select_related("platform").order_by("platform_id")) if job.is_everything else []
 
 
 def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,7 +15,7 @@ from accounts.selectors import platform_cards
 from accounts.tokens import connection_state
 from exports import conf, jobs, links, schedules, selectors, uploads
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
-from exports.models import ExportJob, ExportSchedule, Upload
+from exports.models import EVERYTHING, ExportJob, ExportSchedule, Upload
 from platforms.models import Platform
 from platforms.registry import importer_available
 
@@ -47,10 +48,18 @@ def export_list(request):
     return render(request, "exports/list.html", context)
 
 
+def everything_state(user) -> str:
+    """An Everything export needs at least one connected platform."""
+    cards = platform_cards(user)
+    return "connected" if any(c["state"] == "connected" and c["available"] for c in cards) else "missing"
+
+
 @login_required
 def export_new(request):
     slug = request.POST.get("platform") if request.method == "POST" else request.GET.get("platform")
-    platform = Platform.objects.filter(slug=slug, enabled=True).first() if slug else None
+    # "Everything" (`all`) is offered though it is no platform of its own.
+    offered = Platform.objects.filter(Q(enabled=True) | Q(slug=EVERYTHING))
+    platform = offered.filter(slug=slug).first() if slug else None
 
     if request.method == "POST":
         form = ExportForm(request.POST, platform=platform)
@@ -81,7 +90,9 @@ def export_new(request):
     context = {
         "form": form,
         "platform": platform,
-        "state": connection_state(request.user, platform),
+        "state": everything_state(request.user)
+        if platform.slug == EVERYTHING
+        else connection_state(request.user, platform),
         "active_count": selectors.active_jobs_count(request.user),
         "limit": conf.setting("MAX_ACTIVE_JOBS_PER_USER"),
     }
@@ -93,6 +104,7 @@ def job_context(request, job: ExportJob) -> dict:
         "job": job,
         "failures": selectors.job_failures(job)[:FAILURES_SHOWN],
         "failures_shown": FAILURES_SHOWN,
+        "parts": selectors.job_parts(job),
         "downloadable": job.status == ExportJob.Status.SUCCEEDED and bool(job.archive_name),
     }
 

@@ -47,6 +47,7 @@ def seed_platforms():
 
     importlib.import_module("platforms.migrations.0002_seed_platforms").seed(apps, None)
     importlib.import_module("platforms.migrations.0003_github_files").enable_files(apps, None)
+    importlib.import_module("exports.migrations.0007_everything").add_everything(apps, None)
 
 
 @pytest.fixture
