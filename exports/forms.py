@@ -8,7 +8,7 @@ has, media it can give, a sensible date range) is decided by `jobs.export_job_cr
 from django import forms
 
 from exports.jobs import FORMATS, MEDIA_KINDS
-from exports.models import ExportJob, ExportSchedule
+from exports.models import EVERYTHING, ExportJob, ExportSchedule
 from platforms.models import Platform
 
 FORMAT_LABELS = {"json": "JSON", "csv": "CSV (one row per record)"}
@@ -120,4 +120,7 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["platform_slug"].choices = [(p.slug, p.display_name) for p in Platform.objects.filter(enabled=True)]
+        self.fields["platform_slug"].choices = [
+            *((p.slug, p.display_name) for p in Platform.objects.filter(enabled=True)),
+            (EVERYTHING, "Everything (every connected platform)"),
+        ]

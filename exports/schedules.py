@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 from django.db import transaction
+from django.db.models import Q
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from exports import jobs
-from exports.models import ExportSchedule
+from exports.models import EVERYTHING, ExportSchedule
 from platforms.models import Platform
 
 # Every schedule runs at night (UTC); the minute is spread by id so they do not all start at once.
@@ -31,7 +32,8 @@ def _crontab(schedule: ExportSchedule) -> CrontabSchedule:
 def schedule_save(
     *, owner, platform_slug: str, frequency: str, include_media: bool = True, formats: list[str] | None = None
 ) -> ExportSchedule:
-    platform = Platform.objects.filter(slug=platform_slug, enabled=True).first()
+    offered = Platform.objects.filter(Q(enabled=True) | Q(slug=EVERYTHING))
+    platform = offered.filter(slug=platform_slug).first()
     if platform is None:
         raise jobs.ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
     if frequency not in ExportSchedule.Frequency.values:

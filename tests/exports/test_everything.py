@@ -89,3 +89,11 @@ def test_an_everything_export_runs_its_platforms_side_by_side_on_real_workers(li
     job = wait_for_job(jobs.export_job_create(owner=user, platform_slug="all", include_media=True), timeout=240)
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
     verify_archive(links.archive_location(job), "all", "--media")
+
+
+def test_a_schedule_can_be_everything(olga):
+    from exports import schedules
+
+    schedule = schedules.schedule_save(owner=olga, platform_slug="all", frequency="weekly")
+    job = schedules.schedule_run(schedule)
+    assert job is not None and job.platform_id == "all" and job.parts.count() == 3
