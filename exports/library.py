@@ -157,10 +157,15 @@ def media_sync(job: ExportJob) -> None:
             )
             continue
         values["record_ids"] = list(dict.fromkeys([*row.record_ids, *media_file.record_ids]))
+        if media_file.extra.get("reused_from_library"):
+            # Taken from this very row: its own copy of the facts is the one to keep.
+            values.pop("extra")
+        sources = row.sources if source in row.sources else [*row.sources, source]
+        if sources == row.sources and all(getattr(row, name) == value for name, value in values.items()):
+            continue  # unchanged: a repeat export rewrites nothing
         for name, value in values.items():
             setattr(row, name, value)
-        if source not in row.sources:
-            row.sources = [*row.sources, source]
+        row.sources = sources
         changed.append(row)
     LibraryMedia.objects.bulk_create(created, ignore_conflicts=True)
     if changed:
