@@ -16,7 +16,7 @@ setup: .venv/.installed
 
 .venv/.installed: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
-	uv sync --frozen --python python3
+	uv sync --frozen --python python3 --compile-bytecode
 	@touch $@
 
 demo: setup
