@@ -10,13 +10,13 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	STAREXPORT_VAR_DIR=$(CURDIR)/var/test MEDIA_ROOT=$(CURDIR)/var/test/storage \
 	EMAIL_URL= AWS_STORAGE_BUCKET_NAME= STAREXPORT_SANDBOX=
 
-.PHONY: setup demo test test-fast bench bench-import lint reliability
+.PHONY: setup demo test test-fast bench bench-import bench-web lint reliability
 
 setup: .venv/.installed
 
-.venv/.installed: pyproject.toml uv.lock
+.venv/.installed: pyproject.toml uv.lock Makefile
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install -q uv
-	uv sync --frozen --python python3
+	uv sync --frozen --python python3 --compile-bytecode
 	@touch $@
 
 demo: setup
@@ -40,6 +40,11 @@ bench: setup
 
 bench-import: setup
 	$(PY) -m benchmarks.importing $(BENCH_ARGS)
+
+# status.json under wrk on SQLite and PostgreSQL (both servers started as for the tests).
+bench-web: setup
+	bash scripts/services.sh
+	$(PY) -m benchmarks.web $(BENCH_ARGS)
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

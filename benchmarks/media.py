@@ -108,13 +108,22 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise BenchError(f"the sandbox exited with status {proc.returncode} before answering")
+            raise BenchError(f"the server process exited with status {proc.returncode} before answering")
         try:
             LOCAL.open(url, timeout=1).close()
             return
         except OSError:
             time.sleep(0.1)
     raise BenchError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def sandbox_requests(base: str, *, reset: bool = False) -> int:
@@ -306,12 +315,7 @@ class Bench:
 
     def stop(self) -> None:
         if self.sandbox is not None:
-            self.sandbox.terminate()
-            try:
-                self.sandbox.wait(10)
-            except subprocess.TimeoutExpired:
-                self.sandbox.kill()
-                self.sandbox.wait()
+            stop_process(self.sandbox)
         if self.sandbox_log is not None:
             self.sandbox_log.close()
 
@@ -535,7 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.files, args.concurrency, args.big_mb, args.rounds) < 1 or args.total_mb <= 0:
         parser.error("--files, --total-mb, --big-mb, --concurrency and --rounds must be positive")
 
-    # A terminated benchmark still stops its sandbox and removes its files (the `finally` above).
+    return print_report(bench, args)
+
+
+def print_report(bench, args) -> int:
+    """Print what `bench(args)` returns; a `BenchError` is one line on stderr and status 1.
+    A terminated benchmark still runs its `finally`: its servers stop and its files go."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         print(bench(args), flush=True)

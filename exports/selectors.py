@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -47,8 +48,32 @@ def job_parts(job: ExportJob) -> list[ExportJob]:
     return list(job.parts.select_related("platform").order_by("platform_id")) if job.is_everything else []
 
 
+# What `job_status_payload` reads: one row of one table, without the big JSON columns
+# (`account`, `skipped_records`) the status never shows.
+STATUS_FIELDS = (
+    "id", "owner_id", "platform_id", "status", "progress", "step", "error", "notes", "records_count",
+    "new_records", "media_reused", "media_reused_bytes", "archive_name", "archive_size", "media_total",
+    "media_done", "media_failed", "media_bytes", "expires_at", "succeeded_at", "failed_at", "canceled_at",
+    "expired_at",
+)  # fmt: skip
+# A finished job's status is polled by scripts waiting for it, and a page may stay open for hours.
+FINISHED_STATUS_SECONDS = 5
+
+
+def job_status_row(user, job_id) -> ExportJob:
+    """The job for its status JSON: one query on the job table alone; 404 unless `user` owns it."""
+    try:
+        return ExportJob.objects.only(*STATUS_FIELDS).get(id=job_id, owner_id=user.pk)
+    except (ExportJob.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404 from exc
+
+
 def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:
     """The job as `/exports/<id>/status.json` gives it (DESIGN §6)."""
+    if job.media_failed:
+        failures = [{"media_id": f.media_id, "reason": f.last_error} for f in job_failures(job)[:500]]
+    else:  # the counter comes from the rows (`media_counters_update`): none failed, none to list
+        failures = []
     return {
         "id": str(job.id),
         "platform": job.platform_id,
@@ -64,10 +89,26 @@ def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:
         },
         # What the library saved: records it did not have, files not downloaded again.
         "library": {"new_records": job.new_records, "reused": job.media_reused, "reused_bytes": job.media_reused_bytes},
-        "failures": [{"media_id": f.media_id, "reason": f.last_error} for f in job_failures(job)[:500]],
+        "failures": failures,
         "notes": job.notes,
         "download_url": download_url,
         "archive_size": job.archive_size,
         "expires_at": job.expires_at.isoformat() if job.expires_at else None,
         "error": job.error or None,
     }
+
+
+def job_status_cached(job: ExportJob, *, download_url: str | None) -> dict:
+    """`job_status_payload`, kept a few seconds for a finished job with failures, whose list is
+    the one costly part. The key holds what changes when a finished job changes at all (a retry,
+    the archive's expiry), so a cached answer is never an old one."""
+    if job.status not in ExportJob.FINISHED or not job.media_failed:
+        return job_status_payload(job, download_url=download_url)
+    finished = job.expired_at or job.finished_at
+    key = f"status-json:{job.id}:{job.status}:{finished.timestamp() if finished else ''}:{job.media_failed}"
+    payload = cache.get(key)
+    if payload is None:
+        payload = job_status_payload(job, download_url=None)
+        cache.set(key, payload, FINISHED_STATUS_SECONDS)
+    # The link is built from the request's host, which the cache must not carry to another.
+    return {**payload, "download_url": download_url}

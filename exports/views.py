@@ -126,13 +126,13 @@ def export_status(request, job_id):
     if not request.user.is_authenticated:
         return JsonResponse({"error": "sign in"}, status=401)
     try:
-        job = selectors.job_for_owner(request.user, job_id)
+        job = selectors.job_status_row(request.user, job_id)
     except Http404:
         return JsonResponse({"error": "not found"}, status=404)
     download_url = None
     if job.status == ExportJob.Status.SUCCEEDED and job.archive_name:
         download_url = request.build_absolute_uri(reverse("exports:download", args=[job.id]))
-    return JsonResponse(selectors.job_status_payload(job, download_url=download_url))
+    return JsonResponse(selectors.job_status_cached(job, download_url=download_url))
 
 
 @require_POST

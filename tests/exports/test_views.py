@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tokens import store_token
-from exports import links
+from exports import jobs, links, progress
 from exports.models import ExportJob, MediaFile
 from platforms.models import Platform
 
@@ -375,6 +375,71 @@ def test_status_json_gives_an_absolute_download_url_once_succeeded(alice_client,
     data = alice_client.get(reverse("exports:status", args=[job.id])).json()
     assert data["status"] == "succeeded"
     assert data["download_url"] == f"http://testserver{reverse('exports:download', args=[job.id])}"
+
+
+def with_failures(job, failed=3, done=2):
+    for i in range(failed + done):
+        MediaFile.objects.create(
+            job=job,
+            media_id=f"m{i}",
+            source_url=f"https://example.com/m{i}.jpg",
+            kind="image",
+            status=MediaFile.Status.FAILED if i < failed else MediaFile.Status.DONE,
+            last_error="HTTP 404" if i < failed else "",
+        )
+    progress.media_counters_update(job)
+    return job
+
+
+def test_status_json_of_a_finished_job_costs_two_queries(alice_client, alice, django_assert_max_num_queries):
+    job = finished_job(alice)
+    url = reverse("exports:status", args=[job.id])
+    alice_client.get(url)  # the session is now in the cache
+    # The user, and the job alone: no join, and no failures query when none failed.
+    with django_assert_max_num_queries(2):
+        assert alice_client.get(url).json()["status"] == "succeeded"
+
+
+def test_status_json_lists_the_failures_of_a_running_job_as_they_come(alice_client, alice):
+    job = with_failures(make_job(alice, status=ExportJob.Status.DOWNLOADING, include_media=True))
+    url = reverse("exports:status", args=[job.id])
+    data = alice_client.get(url).json()
+    assert data["media"]["failed"] == 3
+    assert data["failures"] == [{"media_id": f"m{i}", "reason": "HTTP 404"} for i in range(3)]
+    job.media_files.filter(media_id="m3").update(status=MediaFile.Status.FAILED, last_error="timed out")
+    progress.media_counters_update(job)
+    data = alice_client.get(url).json()
+    assert data["media"]["failed"] == 4 and data["failures"][-1] == {"media_id": "m3", "reason": "timed out"}
+
+
+def test_status_json_of_a_finished_job_shows_a_retry_at_once(alice_client, alice):
+    job = with_failures(finished_job(alice))
+    url = reverse("exports:status", args=[job.id])
+    first = alice_client.get(url).json()
+    assert first["status"] == "succeeded" and len(first["failures"]) == 3
+    assert alice_client.get(url).json() == first
+    assert jobs.job_retry_failed(job, enqueue=False) == 3
+    again = alice_client.get(url).json()
+    assert again["status"] == "downloading" and again["failures"] == [] and again["download_url"] is None
+
+
+def test_status_json_links_to_the_host_each_request_came_to(alice, settings):
+    settings.ALLOWED_HOSTS = ["a.example", "b.example"]
+    job = with_failures(finished_job(alice))
+    client = Client()
+    client.force_login(alice)
+    url = reverse("exports:status", args=[job.id])
+    for host in ("a.example", "b.example"):
+        data = client.get(url, HTTP_HOST=host).json()
+        assert data["download_url"] == f"http://{host}{reverse('exports:download', args=[job.id])}"
+        assert len(data["failures"]) == 3
+
+
+def test_status_json_kept_for_its_owner_is_still_not_found_for_another_user(alice_client, alice, bob_client):
+    job = with_failures(finished_job(alice))
+    url = reverse("exports:status", args=[job.id])
+    assert alice_client.get(url).status_code == 200
+    assert bob_client.get(url).status_code == 404
 
 
 def test_cancel_stops_a_running_job(alice_client, alice):

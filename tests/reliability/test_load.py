@@ -3,7 +3,6 @@ under wrk while jobs run. Figures go to docs/reliability.md."""
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from benchmarks.web import parse_wrk
 from exports import jobs, links
 from exports.models import ExportJob, MediaFile
 from tests.conftest import ROOT, free_port, seed_platforms, wait_for, wait_for_job
@@ -114,31 +114,6 @@ def test_fifty_exports_from_ten_users_on_two_workers_finish_and_keep_each_users_
 
 
 # --- the status endpoint under wrk ---------------------------------------------------------------
-WRK_LINE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$")
-
-
-def to_ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def parse_wrk(output: str) -> dict:
-    """p50/p99 (ms), requests, requests/s and errors from `wrk --latency` output."""
-    result = {"non_2xx": 0, "socket_errors": 0}
-    for line in output.splitlines():
-        match = WRK_LINE.match(line)
-        if match:
-            result[f"p{match[1]}"] = to_ms(match[2], match[3])
-        elif match := re.search(r"(\d+) requests in", line):
-            result["requests"] = int(match[1])
-        elif match := re.search(r"Requests/sec:\s+([\d.]+)", line):
-            result["rps"] = float(match[1])
-        elif match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", line):
-            result["non_2xx"] = int(match[1])
-        elif line.strip().startswith("Socket errors:"):
-            result["socket_errors"] = sum(int(n) for n in re.findall(r"\d+", line))
-    return result
-
-
 @pytest.fixture
 def gunicorn(django_db_setup, own_redis, sandbox_process):
     """The site served by gunicorn (2 workers) on the test database and the test's Redis."""
