@@ -223,7 +223,17 @@ def failures_csv(failures: list[dict]) -> bytes:
 
 
 def viewer_html(job: ExportJob, media: list[MediaFile], exported_at: str) -> bytes:
-    """The offline viewer: one self-contained page, its data inlined, media linked relatively."""
+    """The offline viewer: one self-contained page, its data inlined, media linked relatively.
+
+    Its Content-Security-Policy allows exactly the page's own inline script and style (by their
+    sha256, taken here from the page itself) and media from beside it: nothing a record carries
+    can run, load from elsewhere or post anywhere.
+    """
+    import base64
+    import re
+
+    from platforms.safety import http_url
+
     extractor = get_extractor(job.platform_id)
     by_record: dict[str, list[dict]] = {}
     for m in media:
@@ -239,7 +249,7 @@ def viewer_html(job: ExportJob, media: list[MediaFile], exported_at: str) -> byt
                 "date": record.timestamp,
                 "title": summary.get("title", ""),
                 "text": summary.get("text", ""),
-                "link": summary.get("link", ""),
+                "link": http_url(summary.get("link", "")) or "",
                 "media": by_record.get(record.external_id, []),
             }
         )
@@ -248,7 +258,15 @@ def viewer_html(job: ExportJob, media: list[MediaFile], exported_at: str) -> byt
     # No record text may change the HTML parser's state inside <script> ("</script>", "<!--"):
     # every "<" is written as its JSON escape, which the script reads back unchanged.
     payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
-    return VIEWER.read_text().replace("__STAREXPORT_DATA__", payload).encode()
+    page = VIEWER.read_text()
+
+    def sha256(pattern: str) -> str:
+        body = re.search(pattern, page, re.DOTALL)[1]
+        return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+
+    page = page.replace("__SCRIPT_HASH__", sha256(r"<script>(.*?)</script>"))
+    page = page.replace("__STYLE_HASH__", sha256(r"<style>(.*?)</style>"))
+    return page.replace("__STAREXPORT_DATA__", payload).encode()
 
 
 def media_chunks(storage, name: str) -> Iterator[bytes]:

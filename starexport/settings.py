@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_celery_beat",
+    "csp",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -66,6 +67,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -84,6 +86,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `|http_url` everywhere: a URL from a platform or an archive is a link only if http(s).
+            "builtins": ["platforms.safety"],
         },
     },
 ]
@@ -313,6 +317,22 @@ STAREXPORT = {
 }
 
 # --- Security ----------------------------------------------------------------------------------
+# Every page: scripts and styles only from our own static files, nothing inline, no eval, no
+# plugins, no <base>, never in a frame. htmx runs under it (templates/base.html turns off the
+# inline style it would add and its eval). No form-action: connecting an account posts to a
+# page that redirects to the platform, and browsers apply form-action to that redirect.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
