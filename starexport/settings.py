@@ -246,7 +246,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("STAREXPORT_SWEEP_SECONDS", default=60.0),
     },
     "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
+    "sweep-abandoned-uploads": {"task": "exports.upload_tasks.sweep_abandoned_uploads", "schedule": 3600.0},
 }
+# autodiscover_tasks() finds only each app's tasks.py; the upload sweep lives beside it.
+CELERY_IMPORTS = ["exports.upload_tasks"]
 
 # --- allauth -----------------------------------------------------------------------------------
 SITE_ID = 1
@@ -314,6 +317,13 @@ STAREXPORT = {
     # Uploaded official archives: the largest accepted, and the size of each piece the browser sends.
     "UPLOAD_MAX_BYTES": env.int("STAREXPORT_UPLOAD_MAX_BYTES", default=20 * 1024**3),
     "UPLOAD_CHUNK_BYTES": env.int("STAREXPORT_UPLOAD_CHUNK_BYTES", default=8 * 1024**2),
+    # What one person may have under way at once, so that nobody fills the disk: unfinished
+    # uploads, and the bytes they announced. Free space is checked too, keeping a margin.
+    "UPLOAD_MAX_OPEN_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_OPEN", default=3),
+    "UPLOAD_MAX_RESERVED_BYTES_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_RESERVED_BYTES", default=20 * 1024**3),
+    "UPLOAD_DISK_MARGIN_BYTES": env.int("STAREXPORT_UPLOAD_DISK_MARGIN_BYTES", default=2 * 1024**3),
+    # An upload nothing was added to for this long is removed with its partial file.
+    "UPLOAD_ABANDONED_HOURS": env.float("STAREXPORT_UPLOAD_ABANDONED_HOURS", default=24.0),
 }
 
 # --- Security ----------------------------------------------------------------------------------
