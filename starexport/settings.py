@@ -257,7 +257,14 @@ LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# Sign-up never tells whether an address has an account: with mandatory verification allauth
+# answers "we sent you an email" either way and mails the owner of a taken address instead. That
+# needs mail that reaches people; with console email (the demo, development) nobody could verify,
+# so there verification is optional, and a taken address is still refused on the form.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if env.str("EMAIL_URL", default="") else "optional"
+)
 ACCOUNT_LOGOUT_ON_GET = False
 SOCIALACCOUNT_STORE_TOKENS = True
 SOCIALACCOUNT_ADAPTER = "accounts.adapter.SocialAccountAdapter"
