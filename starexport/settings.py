@@ -304,7 +304,13 @@ if STAREXPORT_SANDBOX:
     from accounts.sandbox_oauth import sandbox_provider_settings
 
     sandbox_provider_settings(SOCIALACCOUNT_PROVIDERS, STAREXPORT_SANDBOX)
-STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY")
+# OAuth tokens are stored only encrypted under this key (accounts/tokens.py); without one,
+# connecting an account is refused and `check --deploy` is an error. The demo keeps a generated
+# key in var/token.key (`manage.py token_key`), read when the environment names none.
+TOKEN_KEY_PATH = VAR_DIR / "token.key"
+STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY") or (
+    TOKEN_KEY_PATH.read_text().strip() if TOKEN_KEY_PATH.is_file() else ""
+)
 
 # --- Star Export -------------------------------------------------------------------------------
 STAREXPORT = {
