@@ -4,13 +4,15 @@ from django.core import checks
 
 @checks.register(checks.Tags.security, deploy=True)
 def token_key_set(app_configs, **kwargs):
-    """Without STAREXPORT_TOKEN_KEY the users' OAuth tokens are stored in plain text."""
+    """Without STAREXPORT_TOKEN_KEY no account can be connected: tokens are never stored in plain text."""
     if settings.STAREXPORT_TOKEN_KEY:
         return []
     return [
-        checks.Warning(
-            "STAREXPORT_TOKEN_KEY is not set: the users' platform tokens are stored unencrypted.",
-            hint="Set STAREXPORT_TOKEN_KEY (or STAREXPORT_TOKEN_KEY_FILE) to a Fernet key or a long passphrase.",
-            id="starexport.W001",
+        checks.Error(
+            "STAREXPORT_TOKEN_KEY is not set: no platform account can be connected, since tokens are "
+            "stored only encrypted.",
+            hint="Set STAREXPORT_TOKEN_KEY (or STAREXPORT_TOKEN_KEY_FILE) to a Fernet key or a long passphrase; "
+            "`manage.py token_key` writes one to var/token.key.",
+            id="starexport.E001",
         )
     ]

@@ -1,14 +1,17 @@
 """The user's platform tokens: read from allauth's SocialToken, encrypted at rest, refreshed.
 
-allauth stores tokens as plain text; we encrypt them with Fernet under STAREXPORT_TOKEN_KEY when
-it is set (production), so a database dump does not hand out working tokens.
+allauth stores tokens as plain text; we encrypt them with Fernet under STAREXPORT_TOKEN_KEY, so a
+database dump does not hand out working tokens. Without a key no token is stored at all: saving one
+raises TokenKeyMissing, whose message names the setting.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import requests
 from allauth.socialaccount.models import SocialAccount, SocialToken
@@ -23,6 +26,30 @@ class NotConnected(Exception):
     pass
 
 
+class TokenKeyMissing(NotConnected):
+    def __init__(self):
+        super().__init__(
+            "Accounts cannot be connected: STAREXPORT_TOKEN_KEY is not set, and platform tokens are never "
+            "stored unencrypted. Set STAREXPORT_TOKEN_KEY (or STAREXPORT_TOKEN_KEY_FILE) to a Fernet key."
+        )
+
+
+def can_store_tokens() -> bool:
+    return bool(settings.STAREXPORT_TOKEN_KEY)
+
+
+def create_key_file(path: Path) -> bool:
+    """Write a new Fernet key to `path`, readable by its owner only, unless a key is there already."""
+    path = Path(path)
+    if path.is_file() and path.read_text().strip():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(Fernet.generate_key().decode() + "\n")
+    return True
+
+
 def _fernet() -> Fernet | None:
     key = settings.STAREXPORT_TOKEN_KEY
     if not key:
@@ -35,9 +62,11 @@ def _fernet() -> Fernet | None:
 
 
 def encrypt(value: str) -> str:
-    fernet = _fernet()
-    if not value or fernet is None or value.startswith(PREFIX):
+    if not value or value.startswith(PREFIX):
         return value
+    fernet = _fernet()
+    if fernet is None:
+        raise TokenKeyMissing()
     return PREFIX + fernet.encrypt(value.encode()).decode()
 
 

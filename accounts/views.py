@@ -4,6 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import render
 
 from accounts.selectors import platform_cards
+from accounts.tokens import TokenKeyMissing, can_store_tokens
 
 
 def account_label(account: SocialAccount) -> str:
@@ -23,4 +24,5 @@ def connected(request):
         account = accounts.get(card["platform"].provider_id)
         card["account"] = account
         card["account_label"] = account_label(account) if account else ""
-    return render(request, "accounts/connected.html", {"cards": cards})
+    refused = "" if can_store_tokens() else str(TokenKeyMissing())
+    return render(request, "accounts/connected.html", {"cards": cards, "tokens_refused": refused})

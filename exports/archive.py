@@ -6,10 +6,12 @@ and covers every member before it.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +31,7 @@ from exports.naming import UniqueNames, media_archive_path
 from exports.progress import finished_text
 from exports.tabular import MAX_COLUMNS, columns_within_cap, flatten, safe_row
 from platforms.registry import get_extractor
+from platforms.safety import http_url
 
 ALREADY_COMPRESSED = {"jpg", "jpeg", "png", "gif", "webp", "heic", "mp4", "mov", "webm", "zip", "gz"}
 FAILURE_FIELDS = ["record_id", "media_id", "source_url", "reason"]
@@ -237,7 +240,12 @@ def failures_csv(failures: list[dict], *, with_platform: bool = False) -> bytes:
 
 def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], exported_at: str) -> bytes:
     """The offline viewer: one self-contained page, its data inlined, media linked relatively;
-    one page for all the platforms of an Everything export."""
+    one page for all the platforms of an Everything export.
+
+    Its Content-Security-Policy allows exactly the page's own inline script and style (by their
+    sha256, taken here from the page itself) and media from beside it: nothing a record carries
+    can run, load from elsewhere or post anywhere.
+    """
     items = []
     for part, media in parts:
         extractor = get_extractor(part.platform_id)
@@ -257,7 +265,7 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
                     "date": record.timestamp,
                     "title": summary.get("title", ""),
                     "text": summary.get("text", ""),
-                    "link": summary.get("link", ""),
+                    "link": http_url(summary.get("link", "")) or "",
                     "media": by_record.get(record.external_id, []),
                 }
             )
@@ -266,7 +274,15 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
     # No record text may change the HTML parser's state inside <script> ("</script>", "<!--"):
     # every "<" is written as its JSON escape, which the script reads back unchanged.
     payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
-    return VIEWER.read_text().replace("__STAREXPORT_DATA__", payload).encode()
+    page = VIEWER.read_text()
+
+    def sha256(pattern: str) -> str:
+        body = re.search(pattern, page, re.DOTALL)[1]
+        return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+
+    page = page.replace("__SCRIPT_HASH__", sha256(r"<script>(.*?)</script>"))
+    page = page.replace("__STYLE_HASH__", sha256(r"<style>(.*?)</style>"))
+    return page.replace("__STAREXPORT_DATA__", payload).encode()
 
 
 def media_chunks(storage, name: str) -> Iterator[bytes]:

@@ -12,7 +12,8 @@ DEMO_PLATFORM=${DEMO_PLATFORM:-github}
 unset DATABASE_URL REDIS_URL AWS_STORAGE_BUCKET_NAME EMAIL_URL STAREXPORT_VAR_DIR MEDIA_ROOT
 export STAREXPORT_SANDBOX="http://127.0.0.1:${SANDBOX_PORT}"
 export SITE_URL="http://127.0.0.1:${WEB_PORT}"
-export DEBUG=${DEBUG:-true}
+# As in production: no debug pages (static files come from whitenoise either way).
+export DEBUG=${DEBUG:-false}
 mkdir -p var/log
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -24,6 +25,13 @@ for port in "$SANDBOX_PORT" "$WEB_PORT"; do
 done
 
 echo "Preparing the database and static files..."
+# A secret key of this install's own, and the key its OAuth tokens are encrypted with, both made
+# on the first run and kept in var/ (settings read var/token.key by themselves).
+if [ ! -s var/secret.key ]; then
+  (umask 077 && $PY -c "import secrets; print(secrets.token_urlsafe(64))" >var/secret.key)
+fi
+export SECRET_KEY_FILE="$PWD/var/secret.key"
+$PY manage.py token_key -v0 >/dev/null
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 

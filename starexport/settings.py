@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_celery_beat",
+    "csp",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -69,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -87,6 +89,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # `|http_url` everywhere: a URL from a platform or an archive is a link only if http(s).
+            "builtins": ["platforms.safety"],
         },
     },
 ]
@@ -251,7 +255,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("STAREXPORT_SWEEP_SECONDS", default=5.0),
     },
     "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
+    "sweep-abandoned-uploads": {"task": "exports.upload_tasks.sweep_abandoned_uploads", "schedule": 3600.0},
 }
+# autodiscover_tasks() finds only each app's tasks.py; the upload sweep lives beside it.
+CELERY_IMPORTS = ["exports.upload_tasks"]
 
 # --- allauth -----------------------------------------------------------------------------------
 SITE_ID = 1
@@ -259,7 +266,14 @@ LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# Sign-up never tells whether an address has an account: with mandatory verification allauth
+# answers "we sent you an email" either way and mails the owner of a taken address instead. That
+# needs mail that reaches people; with console email (the demo, development) nobody could verify,
+# so there verification is optional, and a taken address is still refused on the form.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if env.str("EMAIL_URL", default="") else "optional"
+)
 ACCOUNT_LOGOUT_ON_GET = False
 SOCIALACCOUNT_STORE_TOKENS = True
 SOCIALACCOUNT_ADAPTER = "accounts.adapter.SocialAccountAdapter"
@@ -273,7 +287,13 @@ PROVIDER_PLATFORM = _oauth.provider_platform()
 SOCIALACCOUNT_PROVIDERS = _oauth.provider_settings(_secret)
 if STAREXPORT_SANDBOX:
     _oauth.sandbox_provider_settings(SOCIALACCOUNT_PROVIDERS, STAREXPORT_SANDBOX)
-STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY")
+# OAuth tokens are stored only encrypted under this key (accounts/tokens.py); without one,
+# connecting an account is refused and `check --deploy` is an error. The demo keeps a generated
+# key in var/token.key (`manage.py token_key`), read when the environment names none.
+TOKEN_KEY_PATH = VAR_DIR / "token.key"
+STAREXPORT_TOKEN_KEY = _secret("STAREXPORT_TOKEN_KEY") or (
+    TOKEN_KEY_PATH.read_text().strip() if TOKEN_KEY_PATH.is_file() else ""
+)
 
 # --- Star Export -------------------------------------------------------------------------------
 STAREXPORT = {
@@ -293,9 +313,32 @@ STAREXPORT = {
     # Uploaded official archives: the largest accepted, and the size of each piece the browser sends.
     "UPLOAD_MAX_BYTES": env.int("STAREXPORT_UPLOAD_MAX_BYTES", default=20 * 1024**3),
     "UPLOAD_CHUNK_BYTES": env.int("STAREXPORT_UPLOAD_CHUNK_BYTES", default=8 * 1024**2),
+    # What one person may have under way at once, so that nobody fills the disk: unfinished
+    # uploads, and the bytes they announced. Free space is checked too, keeping a margin.
+    "UPLOAD_MAX_OPEN_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_OPEN", default=3),
+    "UPLOAD_MAX_RESERVED_BYTES_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_RESERVED_BYTES", default=20 * 1024**3),
+    "UPLOAD_DISK_MARGIN_BYTES": env.int("STAREXPORT_UPLOAD_DISK_MARGIN_BYTES", default=2 * 1024**3),
+    # An upload nothing was added to for this long is removed with its partial file.
+    "UPLOAD_ABANDONED_HOURS": env.float("STAREXPORT_UPLOAD_ABANDONED_HOURS", default=24.0),
 }
 
 # --- Security ----------------------------------------------------------------------------------
+# Every page: scripts and styles only from our own static files, nothing inline, no eval, no
+# plugins, no <base>, never in a frame. htmx runs under it (templates/base.html turns off the
+# inline style it would add and its eval). No form-action: connecting an account posts to a
+# page that redirects to the platform, and browsers apply form-action to that redirect.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

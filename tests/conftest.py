@@ -16,6 +16,23 @@ VERIFY = ROOT.parent / "shared" / "tools" / "verify_archive.py"
 MAIL_DIR = ROOT / "var" / "test-mail"
 
 
+def _token_key_for_this_run() -> None:
+    """Tokens are stored only encrypted. A run with no key of its own keeps one in its var folder,
+    as the demo does, and hands it to the workers and `manage.py` processes it starts (some of
+    them with a var folder of their own)."""
+    from django.conf import settings
+
+    from accounts.tokens import create_key_file
+
+    if not settings.STAREXPORT_TOKEN_KEY:
+        create_key_file(settings.TOKEN_KEY_PATH)
+        settings.STAREXPORT_TOKEN_KEY = settings.TOKEN_KEY_PATH.read_text().strip()
+    os.environ.setdefault("STAREXPORT_TOKEN_KEY", settings.STAREXPORT_TOKEN_KEY)
+
+
+_token_key_for_this_run()
+
+
 @pytest.fixture
 def sample():
     """Read a recorded platform response from ../shared/samples/api/<platform>/<name>."""

@@ -3,7 +3,7 @@ from django.db import migrations, models
 EVERYTHING = {
     "slug": "all",
     "display_name": "Everything",
-    "icon": "",
+    "icon": "platforms/starexport.svg",
     "api_base_url": "https://localhost/",
     "provider_id": "",
     "export_formats": ["json", "csv"],

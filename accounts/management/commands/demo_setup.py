@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.tokens import store_token
+from accounts.tokens import TokenKeyMissing, can_store_tokens, store_token
 from platforms.models import Platform
 from platforms.registry import available
 from platforms.sandbox.auth import mint_token
@@ -26,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Use this password instead of a new random one.")
 
     def handle(self, *args, **options):
+        if not can_store_tokens():
+            raise CommandError(f"{TokenKeyMissing()} `manage.py token_key` writes one to var/token.key.")
         if not settings.STAREXPORT_SANDBOX:
             raise CommandError(
                 "STAREXPORT_SANDBOX is not set: the demo user connects to the sandbox only.", returncode=2
