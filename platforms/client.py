@@ -2,14 +2,14 @@
 
 Every outgoing request goes through `guarded_session()`: requests-hardened resolves each host once,
 refuses private, loopback, link-local and reserved addresses and connects to the address it
-checked. Only the configured sandbox (exact scheme, host and port) may be on loopback. urllib3's
-`Retry` retries 429 and 5xx answers and honours `Retry-After`.
+checked. Only the configured sandbox (exact scheme, host and port) may be on loopback. Retries
+follow the one policy of `platforms.retry`: urllib3 makes one request per call, our loop counts
+the attempts.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -21,11 +21,9 @@ from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.util.retry import Retry
 
 from platforms.base import Extractor, ExtractorError, Request
+from platforms.retry import MAX_PAUSE_SECONDS, RETRY_STATUSES, RetryPolicy, single_request
 
 USER_AGENT = "StarExport/0.1 (+self-hosted export of your own content)"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-# Never wait longer than this on one Retry-After or rate-limit reset: a job must keep moving.
-MAX_PAUSE_SECONDS = 120.0
 
 
 class GuardedAdapter(IPFilterAdapter):
@@ -34,24 +32,6 @@ class GuardedAdapter(IPFilterAdapter):
     def __init__(self, *, https: bool, allow_loopback: bool, retries: Retry | int, pool_maxsize: int = 10):
         super().__init__(is_https_proto=https, allow_loopback=allow_loopback)
         HTTPAdapter.__init__(self, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=retries)
-
-
-def api_retry(total: int = 4) -> Retry:
-    return Retry(
-        total=total,
-        connect=total,
-        read=total,
-        status=total,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        backoff_factor=0.5,
-        backoff_jitter=0.5,
-        backoff_max=30,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-        redirect=5,
-    )
 
 
 def sandbox_origin() -> str | None:
@@ -63,7 +43,7 @@ def sandbox_origin() -> str | None:
 
 
 def guarded_session(*, retries: Retry | int | None = None, pool_maxsize: int = 10) -> requests.Session:
-    retries = api_retry() if retries is None else retries
+    retries = single_request() if retries is None else retries
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.mount(
@@ -122,7 +102,7 @@ class ApiClient:
         session: requests.Session | None = None,
         timeout: float | None = None,
         max_pages: int | None = None,
-        body_attempts: int = 4,
+        attempts: int | None = None,
         sleep=time.sleep,
     ):
         self.extractor = extractor
@@ -131,7 +111,7 @@ class ApiClient:
         self.session = session or guarded_session()
         self.timeout = timeout or settings.STAREXPORT["HTTP_TIMEOUT"]
         self.max_pages = max_pages or settings.STAREXPORT["MAX_PAGES_PER_RESOURCE"]
-        self.body_attempts = body_attempts
+        self.policy = RetryPolicy(attempts or settings.STAREXPORT["API_ATTEMPTS"])
         self.sleep = sleep
         self.requests_made = 0
         self.units = 0
@@ -148,10 +128,14 @@ class ApiClient:
         return urljoin(self.base_url + "/", req.url.lstrip("/"))
 
     def get(self, req: Request) -> requests.Response:
+        """One page: each attempt is exactly one request; 429, 5xx, a broken connection and a body
+        cut off in transit are tried again, up to the policy's attempts."""
         url = self.url_for(req)
         headers = {**self.extractor.auth_headers(self.token), **req.headers}
-        last_error: Exception | None = None
-        for attempt in range(1, self.body_attempts + 1):
+        attempts = self.policy.attempts
+        last_error = ""
+        for attempt in range(1, attempts + 1):
+            advice = None
             try:
                 response = self.session.get(
                     url,
@@ -168,23 +152,24 @@ class ApiClient:
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                last_error = exc
-                self._backoff(attempt)
-                continue
-            if response.status_code >= 400:
-                raise self._error(response)
-            try:
-                response._star_json = json.loads(response.content)
-            except ValueError as exc:
-                # A body cut off in transit: fetch the page again.
-                last_error = exc
-                self._backoff(attempt)
-                continue
-            return response
-        # The error's type only: its text may carry the request URL, and with it a token.
+                # The error's type only: its text may carry the request URL, and with it a token.
+                last_error = type(exc).__name__
+            else:
+                status = response.status_code
+                if status >= 400 and not (self.policy.retryable_status(status) and attempt < attempts):
+                    raise self._error(response, attempts=attempt)
+                if status >= 400:
+                    last_error, advice = f"{status}", response.headers
+                else:
+                    try:
+                        response._star_json = json.loads(response.content)
+                        return response
+                    except ValueError:
+                        last_error = "a body that is not JSON"  # cut off in transit: fetch it again
+            if attempt < attempts:
+                self.sleep(self.policy.delay(attempt, advice, platform_wait=self.extractor.wait_seconds))
         raise ExtractorError(
-            f"{self.extractor.slug} API did not answer properly after {self.body_attempts} tries "
-            f"({type(last_error).__name__}).",
+            f"{self.extractor.slug} API did not answer properly ({last_error}); {self.policy.gave_up(attempts)}.",
             retryable=True,
             code="network",
         )
@@ -201,10 +186,7 @@ class ApiClient:
         if seconds and seconds > 0:
             self.sleep(min(seconds, MAX_PAUSE_SECONDS))
 
-    def _backoff(self, attempt: int) -> None:
-        self.sleep(min(0.25 * 2 ** (attempt - 1), 8) + random.uniform(0, 0.25))
-
-    def _error(self, response: requests.Response) -> ExtractorError:
+    def _error(self, response: requests.Response, *, attempts: int = 1) -> ExtractorError:
         try:
             body = response.json()
         except ValueError:
@@ -225,7 +207,7 @@ class ApiClient:
             return ExtractorError(f"{name} has no such resource (404): {_excerpt(body)}", code="not_found")
         if status in RETRY_STATUSES:
             return ExtractorError(
-                f"{name} kept answering {status} after several retries; try again later.",
+                f"{name} kept answering {status} ({self.policy.gave_up(attempts)}); try again later.",
                 retryable=True,
                 code="busy",
             )

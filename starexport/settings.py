@@ -301,7 +301,9 @@ STAREXPORT = {
     "LEASE_SECONDS": env.int("STAREXPORT_LEASE_SECONDS", default=600),
     "DOWNLOAD_CONCURRENCY": env.int("STAREXPORT_DOWNLOAD_CONCURRENCY", default=8),
     "DOWNLOAD_PER_HOST": env.int("STAREXPORT_DOWNLOAD_PER_HOST", default=8),
+    # Attempts per media file and per API page, each attempt one request (the retry policy).
     "DOWNLOAD_ATTEMPTS": env.int("STAREXPORT_DOWNLOAD_ATTEMPTS", default=5),
+    "API_ATTEMPTS": env.int("STAREXPORT_API_ATTEMPTS", default=4),
     "DOWNLOAD_CHUNK_FILES": env.int("STAREXPORT_DOWNLOAD_CHUNK_FILES", default=50),
     "HTTP_TIMEOUT": env.float("STAREXPORT_HTTP_TIMEOUT", default=30.0),
     "ARCHIVE_DAYS": env.int("STAREXPORT_ARCHIVE_DAYS", default=7),
