@@ -35,6 +35,7 @@ from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 from exports.models import MediaFile
 from exports.writer import MediaRefused, disk_problem, media_verify_and_store
+from platforms import budget as budgets
 from platforms.base import DownloadFailed
 from platforms.client import guarded_session, same_origin, sandbox_origin
 from platforms.registry import get_extractor
@@ -100,12 +101,16 @@ class Downloader:
         finish: Callable | None = None,
         api_auth: dict[str, str] | None = None,
         heartbeat: Callable[[MediaFile], None] | None = None,
+        who: str | None = None,
     ):
         conf = settings.STAREXPORT
         # Some media are served by the API itself (GitHub's zipball): those requests carry the
         # user's token, which is never sent to any other origin, redirects included.
         self.api_auth = api_auth or {}
         self.api_base = platform.base_url
+        # Those requests spend the platform app's shared budget too, in the user's turn.
+        self.who = who or f"owner-{owner_id}"
+        self._budget: budgets.Budget | None | bool = True
         # Called now and then while a file streams, to keep its claim (and the job's) alive: a
         # long transfer must not look like a dead worker.
         self.heartbeat = heartbeat
@@ -126,6 +131,12 @@ class Downloader:
         # v.redd.it video with its separate audio track): finish(media_file, path, fetch) -> extra.
         self.finish = finish
         self.partial_dir = Path(settings.VAR_DIR) / "partial"
+
+    @property
+    def budget(self) -> budgets.Budget | None:
+        if self._budget is True:
+            self._budget = budgets.budget_for(self.platform.slug)
+        return self._budget or None
 
     # --- many files --------------------------------------------------------------------------
     def run(self, job, media_file_ids: list[int], *, claim, on_progress: Callable[[], None] | None = None) -> None:
@@ -346,6 +357,8 @@ class Downloader:
             hop_headers = dict(headers)
             if self.api_auth and same_origin(url, self.api_base):
                 hop_headers.update(self.api_auth)
+            if budgets.is_api_request(url, self.api_base) and self.budget is not None:
+                self.budget.take(self.who)
             try:
                 response = self.session.get(
                     url, headers=hop_headers, stream=True, timeout=self.timeout, allow_redirects=False

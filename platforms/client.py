@@ -9,6 +9,7 @@ the attempts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.util.retry import Retry
 
+from platforms import budget as budgets
 from platforms.base import Extractor, ExtractorError, Request
 from platforms.retry import MAX_PAUSE_SECONDS, RETRY_STATUSES, RetryPolicy, single_request
 
@@ -104,6 +106,7 @@ class ApiClient:
         max_pages: int | None = None,
         attempts: int | None = None,
         sleep=time.sleep,
+        budget: budgets.Budget | None | bool = True,
     ):
         self.extractor = extractor
         self.base_url = base_url.rstrip("/")
@@ -115,6 +118,15 @@ class ApiClient:
         self.sleep = sleep
         self.requests_made = 0
         self.units = 0
+        # The platform app's budget, shared with every other job (True: found on first use).
+        self._budget = budget
+        self.who = budget_owner(token)
+
+    @property
+    def budget(self) -> budgets.Budget | None:
+        if self._budget is True:
+            self._budget = budgets.budget_for(self.extractor.slug)
+        return self._budget or None
 
     def url_for(self, req: Request) -> str:
         if req.url.startswith(("http://", "https://")):
@@ -134,8 +146,14 @@ class ApiClient:
         headers = {**self.extractor.auth_headers(self.token), **req.headers}
         attempts = self.policy.attempts
         last_error = ""
-        for attempt in range(1, attempts + 1):
+        quota_waits = 0
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             advice = None
+            units = self.extractor.units_for(req)
+            if self.budget is not None:
+                self.budget.take(self.who, units=units)
             try:
                 response = self.session.get(
                     url,
@@ -145,7 +163,7 @@ class ApiClient:
                     allow_redirects=False,
                 )
                 self.requests_made += 1
-                self.units += self.extractor.units_for(req)
+                self.units += units
                 response.content  # noqa: B018 — read the whole body here, where a cut-off is retried
             except (
                 requests.ConnectionError,
@@ -155,9 +173,19 @@ class ApiClient:
                 # The error's type only: its text may carry the request URL, and with it a token.
                 last_error = type(exc).__name__
             else:
+                if self.budget is not None:
+                    self.budget.observe(response.headers, platform_wait=self.extractor.wait_seconds)
                 status = response.status_code
                 if status >= 400 and not (self.policy.retryable_status(status) and attempt < attempts):
-                    raise self._error(response, attempts=attempt)
+                    error = self._error(response, attempts=attempt)
+                    if error.code == "quota" and self.budget is not None and self.budget.size.daily_units:
+                        if quota_waits < 2:
+                            # The platform counts more units than we did: wait for its reset.
+                            quota_waits += 1
+                            attempt -= 1
+                            self.budget.spend_day()
+                            continue
+                    raise error
                 if status >= 400:
                     last_error, advice = f"{status}", response.headers
                 else:
@@ -212,6 +240,11 @@ class ApiClient:
                 code="busy",
             )
         return ExtractorError(f"{name} answered {status}: {_excerpt(body)}")
+
+
+def budget_owner(token: str) -> str:
+    """Whose turn a request is, for fair turns: one user per token, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16] if token else "anonymous"
 
 
 def _excerpt(body: Any) -> str:
