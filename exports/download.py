@@ -4,7 +4,9 @@
 - Size checked while streaming and SHA-256 taken from the finished file before it is stored; a
   body shorter than its Content-Length is retried and resumed with `Range` from a partial file
   that survives a worker restart.
-- urllib3's `Retry` (on the guarded session) retries 429/5xx and honours `Retry-After`.
+- One retry policy (`platforms.retry`) for files and their companions: each attempt is one
+  request, so a dead file costs exactly `DOWNLOAD_ATTEMPTS` requests; waits honour `Retry-After`
+  and the platform's rate-limit headers.
 - The platform's max file size is enforced while streaming; the real type is sniffed from the
   first bytes and checked against the platform's formats (an HTML page named image.jpg is refused).
 - Addresses are checked by requests-hardened on every hop; redirects are followed here, each one
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -31,12 +32,14 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
-from urllib3.util.retry import Retry
 
 from exports.models import MediaFile
 from exports.writer import MediaRefused, disk_problem, media_verify_and_store
+from platforms import budget as budgets
 from platforms.base import DownloadFailed
 from platforms.client import guarded_session, same_origin, sandbox_origin
+from platforms.registry import get_extractor
+from platforms.retry import RETRY_STATUSES, RetryPolicy, single_request
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +101,16 @@ class Downloader:
         finish: Callable | None = None,
         api_auth: dict[str, str] | None = None,
         heartbeat: Callable[[MediaFile], None] | None = None,
+        who: str | None = None,
     ):
         conf = settings.STAREXPORT
         # Some media are served by the API itself (GitHub's zipball): those requests carry the
         # user's token, which is never sent to any other origin, redirects included.
         self.api_auth = api_auth or {}
         self.api_base = platform.base_url
+        # Those requests spend the platform app's shared budget too, in the user's turn.
+        self.who = who or f"owner-{owner_id}"
+        self._budget: budgets.Budget | None | bool = True
         # Called now and then while a file streams, to keep its claim (and the job's) alive: a
         # long transfer must not look like a dead worker.
         self.heartbeat = heartbeat
@@ -114,22 +121,9 @@ class Downloader:
         self.concurrency = concurrency or conf["DOWNLOAD_CONCURRENCY"]
         self.attempts = attempts or conf["DOWNLOAD_ATTEMPTS"]
         self.timeout = timeout or conf["HTTP_TIMEOUT"]
-        retry = Retry(
-            total=self.attempts,
-            connect=self.attempts,
-            read=self.attempts,
-            status=self.attempts,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD"}),
-            backoff_factor=0.5,
-            backoff_jitter=0.5,
-            backoff_max=30,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            redirect=0,
-            raise_on_redirect=False,
-        )
-        self.session = session or guarded_session(retries=retry, pool_maxsize=max(10, self.concurrency))
+        self.policy = RetryPolicy(self.attempts)
+        self.platform_wait = get_extractor(platform.slug).wait_seconds
+        self.session = session or guarded_session(retries=single_request(), pool_maxsize=max(10, self.concurrency))
         self.storage = storage or default_storage
         self.sleep = sleep
         self.refresh_url = refresh_url
@@ -137,6 +131,12 @@ class Downloader:
         # v.redd.it video with its separate audio track): finish(media_file, path, fetch) -> extra.
         self.finish = finish
         self.partial_dir = Path(settings.VAR_DIR) / "partial"
+
+    @property
+    def budget(self) -> budgets.Budget | None:
+        if self._budget is True:
+            self._budget = budgets.budget_for(self.platform.slug)
+        return self._budget or None
 
     # --- many files --------------------------------------------------------------------------
     def run(self, job, media_file_ids: list[int], *, claim, on_progress: Callable[[], None] | None = None) -> None:
@@ -228,35 +228,16 @@ class Downloader:
         )
         partial.parent.mkdir(parents=True, exist_ok=True)
         url = media_file.source_url
-        refreshed = False
         try:
-            for attempt in range(1, self.attempts + 1):
-                try:
-                    self.fetch(url, partial)
-                    break
-                except DownloadFailed as failure:
-                    if failure.restart:
-                        partial.unlink(missing_ok=True)
-                    expired = failure.reason.startswith("expired:")
-                    if expired and self.refresh_url and not refreshed:
-                        # Signed CDN URLs expire: ask the API once for a fresh one.
-                        refreshed = True
-                        fresh = self.refresh_url(media_file)
-                        if fresh:
-                            url = fresh
-                            continue
-                    if not failure.retryable or attempt == self.attempts:
-                        reason = failure.reason.removeprefix("expired:").strip()
-                        if failure.retryable:
-                            reason += f" (gave up after {attempt} attempts)"
-                        return Outcome(False, reason)
-                    self.sleep(min(0.5 * 2 ** (attempt - 1), 20) * (1 + random.random()))
+            self.fetch_with_retries(
+                url, partial, refresh=lambda: self.refresh_url(media_file) if self.refresh_url else None
+            )
             extra = self.finish(media_file, partial, self.fetch_companion) if self.finish else None
             outcome = self.verify_and_store(media_file, partial)
             outcome.extra = extra
             return outcome
         except DownloadFailed as failure:
-            return Outcome(False, failure.reason)
+            return Outcome(False, failure.reason.removeprefix("expired:").strip())
         except Exception as exc:  # a file never takes the job down: it is recorded as failed
             log.exception("download of %s failed", url)
             return Outcome(False, f"unexpected error: {exc}")
@@ -267,15 +248,36 @@ class Downloader:
     def fetch_companion(self, url: str, dest: Path) -> None:
         """Download a file that belongs with a media file (an audio track) under the same rules:
         allowed hosts, address checks, size limit, retries. Raises DownloadFailed."""
-        for attempt in range(1, self.attempts + 1):
+        self.fetch_with_retries(url, dest)
+
+    def fetch_with_retries(self, url: str, dest: Path, *, refresh: Callable[[], str | None] | None = None) -> None:
+        """`fetch` under the retry policy: at most `attempts` requests, the wait between them from
+        the policy. A signed URL that expired is refreshed once through `refresh` (that request
+        counts as an attempt too). Raises DownloadFailed, its reason saying how many attempts."""
+        refreshed = False
+        for attempt in range(1, self.policy.attempts + 1):
             try:
                 return self.fetch(url, dest)
             except DownloadFailed as failure:
                 if failure.restart:
                     dest.unlink(missing_ok=True)
-                if not failure.retryable or attempt == self.attempts:
+                if failure.reason.startswith("expired:") and refresh and not refreshed:
+                    # Signed CDN URLs expire: ask the API once for a fresh one.
+                    refreshed = True
+                    fresh = refresh()
+                    if fresh:
+                        url = fresh
+                        continue
+                if not failure.retryable:
                     raise
-                self.sleep(min(0.5 * 2 ** (attempt - 1), 20) * (1 + random.random()))
+                if attempt == self.policy.attempts:
+                    raise DownloadFailed(f"{failure.reason} ({self.policy.gave_up(attempt)})") from failure
+                self.sleep(
+                    self.policy.delay(attempt, getattr(failure, "headers", None), platform_wait=self.platform_wait)
+                )
+        raise DownloadFailed(
+            f"the link expired and no attempt was left for a fresh one ({self.policy.gave_up(self.policy.attempts)})"
+        )
 
     def fetch(self, url: str, partial: Path) -> None:
         """Stream `url` into `partial`, continuing what is there. Raises DownloadFailed."""
@@ -301,8 +303,10 @@ class Downloader:
                 raise DownloadFailed(f"expired: the server answered {status} (the link may have expired)")
             if status == 404:
                 raise DownloadFailed("the file is gone (404 Not Found)")
-            if status in (429, 500, 502, 503, 504):
-                raise DownloadFailed(f"the server kept answering {status}", retryable=True)
+            if status in RETRY_STATUSES:
+                busy = DownloadFailed(f"the server kept answering {status}", retryable=True)
+                busy.headers = dict(response.headers)  # Retry-After and rate-limit advice for the wait
+                raise busy
             if status >= 400:
                 raise DownloadFailed(f"the server answered {status}")
             if status == 200 and have:
@@ -353,6 +357,8 @@ class Downloader:
             hop_headers = dict(headers)
             if self.api_auth and same_origin(url, self.api_base):
                 hop_headers.update(self.api_auth)
+            if budgets.is_api_request(url, self.api_base) and self.budget is not None:
+                self.budget.take(self.who)
             try:
                 response = self.session.get(
                     url, headers=hop_headers, stream=True, timeout=self.timeout, allow_redirects=False

@@ -39,6 +39,7 @@ def downloader_for(job: ExportJob) -> Downloader:
         api_auth=extractor.auth_headers(client.token) if client else None,
         refresh_url=refresh_url if client else None,
         finish=extractor.finish_media,
+        who=client.who if client else None,
     )
 
 

@@ -14,6 +14,7 @@ from django_ratelimit.core import is_ratelimited
 from accounts.selectors import platform_cards
 from accounts.tokens import connection_state
 from exports import conf, jobs, links, schedules, selectors, uploads
+from exports.eta import job_estimate
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
 from exports.models import EVERYTHING, ExportJob, ExportSchedule, Upload
 from platforms.models import Platform
@@ -106,6 +107,7 @@ def job_context(request, job: ExportJob) -> dict:
         "failures_shown": FAILURES_SHOWN,
         "parts": selectors.job_parts(job),
         "downloadable": job.status == ExportJob.Status.SUCCEEDED and bool(job.archive_name),
+        "estimate": job_estimate(job),
     }
 
 
@@ -132,7 +134,9 @@ def export_status(request, job_id):
     download_url = None
     if job.status == ExportJob.Status.SUCCEEDED and job.archive_name:
         download_url = request.build_absolute_uri(reverse("exports:download", args=[job.id]))
-    return JsonResponse(selectors.job_status_cached(job, download_url=download_url))
+    payload = selectors.job_status_cached(job, download_url=download_url)
+    payload["eta_seconds"] = job_estimate(job).seconds
+    return JsonResponse(payload)
 
 
 @require_POST

@@ -2,14 +2,15 @@
 
 Every outgoing request goes through `guarded_session()`: requests-hardened resolves each host once,
 refuses private, loopback, link-local and reserved addresses and connects to the address it
-checked. Only the configured sandbox (exact scheme, host and port) may be on loopback. urllib3's
-`Retry` retries 429 and 5xx answers and honours `Retry-After`.
+checked. Only the configured sandbox (exact scheme, host and port) may be on loopback. Retries
+follow the one policy of `platforms.retry`: urllib3 makes one request per call, our loop counts
+the attempts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import random
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -20,12 +21,11 @@ from requests.adapters import HTTPAdapter
 from requests_hardened.ip_filter_adapter import IPFilterAdapter
 from urllib3.util.retry import Retry
 
+from platforms import budget as budgets
 from platforms.base import Extractor, ExtractorError, Request
+from platforms.retry import MAX_PAUSE_SECONDS, RETRY_STATUSES, RetryPolicy, single_request
 
 USER_AGENT = "StarExport/0.1 (+self-hosted export of your own content)"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-# Never wait longer than this on one Retry-After or rate-limit reset: a job must keep moving.
-MAX_PAUSE_SECONDS = 120.0
 
 
 class GuardedAdapter(IPFilterAdapter):
@@ -34,24 +34,6 @@ class GuardedAdapter(IPFilterAdapter):
     def __init__(self, *, https: bool, allow_loopback: bool, retries: Retry | int, pool_maxsize: int = 10):
         super().__init__(is_https_proto=https, allow_loopback=allow_loopback)
         HTTPAdapter.__init__(self, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize, max_retries=retries)
-
-
-def api_retry(total: int = 4) -> Retry:
-    return Retry(
-        total=total,
-        connect=total,
-        read=total,
-        status=total,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        backoff_factor=0.5,
-        backoff_jitter=0.5,
-        backoff_max=30,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-        redirect=5,
-    )
 
 
 def sandbox_origin() -> str | None:
@@ -63,7 +45,7 @@ def sandbox_origin() -> str | None:
 
 
 def guarded_session(*, retries: Retry | int | None = None, pool_maxsize: int = 10) -> requests.Session:
-    retries = api_retry() if retries is None else retries
+    retries = single_request() if retries is None else retries
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.mount(
@@ -122,8 +104,9 @@ class ApiClient:
         session: requests.Session | None = None,
         timeout: float | None = None,
         max_pages: int | None = None,
-        body_attempts: int = 4,
+        attempts: int | None = None,
         sleep=time.sleep,
+        budget: budgets.Budget | None | bool = True,
     ):
         self.extractor = extractor
         self.base_url = base_url.rstrip("/")
@@ -131,10 +114,19 @@ class ApiClient:
         self.session = session or guarded_session()
         self.timeout = timeout or settings.STAREXPORT["HTTP_TIMEOUT"]
         self.max_pages = max_pages or settings.STAREXPORT["MAX_PAGES_PER_RESOURCE"]
-        self.body_attempts = body_attempts
+        self.policy = RetryPolicy(attempts or settings.STAREXPORT["API_ATTEMPTS"])
         self.sleep = sleep
         self.requests_made = 0
         self.units = 0
+        # The platform app's budget, shared with every other job (True: found on first use).
+        self._budget = budget
+        self.who = budget_owner(token)
+
+    @property
+    def budget(self) -> budgets.Budget | None:
+        if self._budget is True:
+            self._budget = budgets.budget_for(self.extractor.slug)
+        return self._budget or None
 
     def url_for(self, req: Request) -> str:
         if req.url.startswith(("http://", "https://")):
@@ -148,10 +140,20 @@ class ApiClient:
         return urljoin(self.base_url + "/", req.url.lstrip("/"))
 
     def get(self, req: Request) -> requests.Response:
+        """One page: each attempt is exactly one request; 429, 5xx, a broken connection and a body
+        cut off in transit are tried again, up to the policy's attempts."""
         url = self.url_for(req)
         headers = {**self.extractor.auth_headers(self.token), **req.headers}
-        last_error: Exception | None = None
-        for attempt in range(1, self.body_attempts + 1):
+        attempts = self.policy.attempts
+        last_error = ""
+        quota_waits = 0
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
+            advice = None
+            units = self.extractor.units_for(req)
+            if self.budget is not None:
+                self.budget.take(self.who, units=units)
             try:
                 response = self.session.get(
                     url,
@@ -161,30 +163,41 @@ class ApiClient:
                     allow_redirects=False,
                 )
                 self.requests_made += 1
-                self.units += self.extractor.units_for(req)
+                self.units += units
                 response.content  # noqa: B018 — read the whole body here, where a cut-off is retried
             except (
                 requests.ConnectionError,
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                last_error = exc
-                self._backoff(attempt)
-                continue
-            if response.status_code >= 400:
-                raise self._error(response)
-            try:
-                response._star_json = json.loads(response.content)
-            except ValueError as exc:
-                # A body cut off in transit: fetch the page again.
-                last_error = exc
-                self._backoff(attempt)
-                continue
-            return response
-        # The error's type only: its text may carry the request URL, and with it a token.
+                # The error's type only: its text may carry the request URL, and with it a token.
+                last_error = type(exc).__name__
+            else:
+                if self.budget is not None:
+                    self.budget.observe(response.headers, platform_wait=self.extractor.wait_seconds)
+                status = response.status_code
+                if status >= 400 and not (self.policy.retryable_status(status) and attempt < attempts):
+                    error = self._error(response, attempts=attempt)
+                    if error.code == "quota" and self.budget is not None and self.budget.size.daily_units:
+                        if quota_waits < 2:
+                            # The platform counts more units than we did: wait for its reset.
+                            quota_waits += 1
+                            attempt -= 1
+                            self.budget.spend_day()
+                            continue
+                    raise error
+                if status >= 400:
+                    last_error, advice = f"{status}", response.headers
+                else:
+                    try:
+                        response._star_json = json.loads(response.content)
+                        return response
+                    except ValueError:
+                        last_error = "a body that is not JSON"  # cut off in transit: fetch it again
+            if attempt < attempts:
+                self.sleep(self.policy.delay(attempt, advice, platform_wait=self.extractor.wait_seconds))
         raise ExtractorError(
-            f"{self.extractor.slug} API did not answer properly after {self.body_attempts} tries "
-            f"({type(last_error).__name__}).",
+            f"{self.extractor.slug} API did not answer properly ({last_error}); {self.policy.gave_up(attempts)}.",
             retryable=True,
             code="network",
         )
@@ -201,10 +214,7 @@ class ApiClient:
         if seconds and seconds > 0:
             self.sleep(min(seconds, MAX_PAUSE_SECONDS))
 
-    def _backoff(self, attempt: int) -> None:
-        self.sleep(min(0.25 * 2 ** (attempt - 1), 8) + random.uniform(0, 0.25))
-
-    def _error(self, response: requests.Response) -> ExtractorError:
+    def _error(self, response: requests.Response, *, attempts: int = 1) -> ExtractorError:
         try:
             body = response.json()
         except ValueError:
@@ -225,11 +235,16 @@ class ApiClient:
             return ExtractorError(f"{name} has no such resource (404): {_excerpt(body)}", code="not_found")
         if status in RETRY_STATUSES:
             return ExtractorError(
-                f"{name} kept answering {status} after several retries; try again later.",
+                f"{name} kept answering {status} ({self.policy.gave_up(attempts)}); try again later.",
                 retryable=True,
                 code="busy",
             )
         return ExtractorError(f"{name} answered {status}: {_excerpt(body)}")
+
+
+def budget_owner(token: str) -> str:
+    """Whose turn a request is, for fair turns: one user per token, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16] if token else "anonymous"
 
 
 def _excerpt(body: Any) -> str:

@@ -17,7 +17,17 @@ class Platform(models.Model):
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.OAUTH2)
     provider_id = models.CharField(max_length=32, help_text="The allauth provider that connects it.")
     export_formats = models.JSONField(default=list, help_text='Metadata formats, e.g. ["json", "csv"].')
-    rate_limit_per_hour = models.PositiveIntegerField(default=5000)
+    rate_limit_per_hour = models.PositiveIntegerField(
+        default=5000, help_text="API requests the platform allows this site's app, shared by every user's export."
+    )
+    rate_window_seconds = models.PositiveIntegerField(
+        default=3600,
+        help_text="The window the platform counts requests in (Reddit: 600 s): at most "
+        "rate_limit_per_hour × window / 3600 requests in any such window.",
+    )
+    daily_units = models.PositiveIntegerField(
+        default=0, help_text="Quota units the app may spend per day (YouTube: 10,000); 0 where there are none."
+    )
     supports_media = models.BooleanField(default=True)
     image_formats = models.JSONField(default=list, blank=True)
     video_formats = models.JSONField(default=list, blank=True)

@@ -304,7 +304,16 @@ STAREXPORT = {
     "LEASE_SECONDS": env.int("STAREXPORT_LEASE_SECONDS", default=20),
     "DOWNLOAD_CONCURRENCY": env.int("STAREXPORT_DOWNLOAD_CONCURRENCY", default=8),
     "DOWNLOAD_PER_HOST": env.int("STAREXPORT_DOWNLOAD_PER_HOST", default=8),
+    # Attempts per media file and per API page, each attempt one request (the retry policy).
     "DOWNLOAD_ATTEMPTS": env.int("STAREXPORT_DOWNLOAD_ATTEMPTS", default=5),
+    "API_ATTEMPTS": env.int("STAREXPORT_API_ATTEMPTS", default=4),
+    # One request budget per platform app, shared by every worker (platforms/budget.py): where it
+    # is kept (Redis for more than one process), and slack added to each window.
+    "BUDGETS": env.bool("STAREXPORT_BUDGETS", default=True),
+    "BUDGET_STORAGE": env.str("STAREXPORT_BUDGET_URL", default=REDIS_URL or "memory://"),
+    "BUDGET_MARGIN_SECONDS": env.float("STAREXPORT_BUDGET_MARGIN_SECONDS", default=2.0),
+    # Length of a quota day in seconds, for tests only (0: the platform's real day).
+    "QUOTA_DAY_SECONDS": env.int("STAREXPORT_QUOTA_DAY_SECONDS", default=0),
     "DOWNLOAD_CHUNK_FILES": env.int("STAREXPORT_DOWNLOAD_CHUNK_FILES", default=50),
     "HTTP_TIMEOUT": env.float("STAREXPORT_HTTP_TIMEOUT", default=30.0),
     "ARCHIVE_DAYS": env.int("STAREXPORT_ARCHIVE_DAYS", default=7),

@@ -65,6 +65,23 @@ def seed_platforms():
     importlib.import_module("platforms.migrations.0002_seed_platforms").seed(apps, None)
     importlib.import_module("platforms.migrations.0003_github_files").enable_files(apps, None)
     importlib.import_module("exports.migrations.0007_everything").add_everything(apps, None)
+    importlib.import_module("platforms.migrations.0004_budgets").set_budgets(apps, None)
+
+
+DB_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def platform_budgets(request, settings):
+    """Each platform's shared request budget is sized from its `Platform` row: a test without a
+    database runs without budgets; every test starts from sizes read afresh."""
+    from platforms.budget import forget_cached_budgets
+
+    forget_cached_budgets()
+    if not (request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames)):
+        settings.STAREXPORT = {**settings.STAREXPORT, "BUDGETS": False}
+    yield
+    forget_cached_budgets()
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,13 @@ class SandboxConfig:
     slow_body_ms: int = 0  # pause between 64 KiB pieces of a body
     media_bytes: int = 0  # pad every media file to this size (benchmarks)
     youtube_quota_exceeded: bool = False
+    # YouTube's daily units for the app (0: unlimited), and the length of its quota day in seconds
+    # (0: the real day, midnight to midnight Pacific); each list call costs one unit.
+    youtube_daily_units: int = 0
+    youtube_day_seconds: int = 0
+    # An app-level limit per platform, as the platforms limit one OAuth app across all its users:
+    # {"reddit": [100, 60]} answers 429 past 100 API requests (media aside) in any 60 s.
+    app_limits: dict = field(default_factory=dict)
     seed: str = "starexport"
 
     def update(self, values: dict[str, Any]) -> None:
@@ -186,6 +194,9 @@ class Sandbox:
             self.bytes_by_path: Counter[str] = Counter()
             self.total = 0
             self.bytes_served = 0
+            self.refused: Counter[str] = Counter()  # 429s answered, per platform
+            self.app_windows: dict[str, deque] = {}
+            self.app_log: dict[str, list[float]] = {}  # when each admitted API request arrived
 
     def stats(self) -> dict:
         with self.lock:
@@ -194,8 +205,32 @@ class Sandbox:
                 "requests_total": self.total,
                 "bytes_served": self.bytes_served,
                 "bytes_by_path": dict(self.bytes_by_path),
+                "429": dict(self.refused),
+                "app_requests": {slug: list(times) for slug, times in self.app_log.items()},
                 "config": asdict(self.config),
             }
+
+    def app_admit(self, slug: str) -> float | None:
+        """Count one API request against the platform's app-level limit: None when it may be
+        served, else the seconds until the window has room again."""
+        limit = self.config.app_limits.get(slug)
+        if not limit:
+            return None
+        count, window = int(limit[0]), float(limit[1])
+        now = time.monotonic()
+        with self.lock:
+            recent = self.app_windows.setdefault(slug, deque())
+            while recent and recent[0] <= now - window:
+                recent.popleft()
+            if len(recent) >= count:
+                return recent[0] + window - now
+            recent.append(now)
+            self.app_log.setdefault(slug, []).append(time.time())
+            return None
+
+    def refuse(self, slug: str) -> None:
+        with self.lock:
+            self.refused[slug] += 1
 
     def count(self, path: str) -> int:
         with self.lock:
@@ -265,7 +300,14 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(config.latency_ms / 1000)
         oauth = rest in (platform.authorize_path, platform.token_path)
         if not oauth:
+            wait = None if rest.startswith("/media/") else sandbox.app_admit(slug)
+            if wait is not None:
+                sandbox.refuse(slug)
+                response = platform.rate_limited(math.ceil(wait))
+                response.headers["Retry-After"] = str(math.ceil(wait))
+                return self.send(response, path)
             if config.fault_429_every and number % config.fault_429_every == 0:
+                sandbox.refuse(slug)
                 response = platform.rate_limited(config.retry_after)
                 response.headers["Retry-After"] = str(config.retry_after)
                 return self.send(response, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from platforms.base import (
     Extractor,
@@ -40,6 +41,18 @@ PATHS = {
     "videos": f"{API}/videos",
     "playlists": f"{API}/playlists",
 }
+
+# What each endpoint costs of the project's daily units (Google's quota calculator); every list call
+# costs the same whatever its parts or page size, a search costs a hundred.
+UNITS = {
+    f"{API}/channels": 1,
+    f"{API}/playlistItems": 1,
+    f"{API}/videos": 1,
+    f"{API}/playlists": 1,
+    f"{API}/search": 100,
+}
+# The daily units come back at midnight Pacific time.
+QUOTA_TIMEZONE = "America/Los_Angeles"
 
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
@@ -184,9 +197,11 @@ class YouTubeExtractor(Extractor):
             params["pageToken"] = cursor
         return Request(url=PATHS[resource], params=params)
 
+    quota_timezone = QUOTA_TIMEZONE
+
     def units_for(self, req: Request) -> int:
-        # Every list call costs one unit of the project's daily 10,000, whatever its parts.
-        return 1 if API in req.url else 0
+        path = urlsplit(req.url).path
+        return next((cost for endpoint, cost in UNITS.items() if path.endswith(endpoint)), 1 if API in path else 0)
 
     def pages(self, client: ApiClient, ctx: FetchContext) -> Iterator[tuple[str, Page]]:
         for resource, page in self.resource_pages(client, ctx, "channels"):

@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -64,6 +65,22 @@ class Sandbox(PlatformSandbox):
         super().__init__(config)
         self._lock = threading.Lock()
         self._video_numbers: dict[tuple[str, int], dict[str, int]] = {}
+        self._units_spent: dict[str, int] = {}
+
+    def spend_unit(self) -> bool:
+        """Count one list call against the app's daily units; False once the day's are spent.
+        Days are epoch-aligned when shortened, as the site's own accounting does in tests."""
+        length = self.config.youtube_day_seconds
+        if length:
+            day = f"d{int(time.time() // length)}"
+        else:
+            day = datetime.now(ZoneInfo("America/Los_Angeles")).date().isoformat()
+        with self._lock:
+            spent = self._units_spent.get(day, 0)
+            if spent >= self.config.youtube_daily_units:
+                return False
+            self._units_spent = {day: spent + 1}
+            return True
 
     # --- identities ----------------------------------------------------------------------------
     def digest(self, *parts) -> bytes:
@@ -329,6 +346,8 @@ class Sandbox(PlatformSandbox):
         if not req.path.startswith(API + "/"):
             return self.not_found()
         if self.config.youtube_quota_exceeded:
+            return self.quota_exceeded()
+        if self.config.youtube_daily_units and not self.spend_unit():
             return self.quota_exceeded()
         resource = req.path[len(API) :]
         parts = {p.strip() for p in req.query.get("part", "").split(",") if p.strip()}

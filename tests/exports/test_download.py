@@ -3,10 +3,12 @@
 import hashlib
 
 import pytest
+import requests
 from django.core.files.storage import default_storage
 
 from exports.download import Downloader
 from exports.models import ExportJob, MediaFile
+from platforms.base import DownloadFailed
 from platforms.mediatypes import sniff
 from platforms.sandbox import media
 
@@ -27,13 +29,13 @@ def fetch(job, sandbox, settings, tmp_path):
     }
     settings.VAR_DIR = tmp_path
 
-    def run(path_or_url: str, *, kind="image", media_id="m1", ext="jpg", platform=None):
+    def run(path_or_url: str, *, kind="image", media_id="m1", ext="jpg", platform=None, attempts=4):
         url = path_or_url if "://" in path_or_url else f"{sandbox.base_url}/reddit/media/{path_or_url}"
         media_file = MediaFile.objects.create(
             job=job, media_id=media_id, source_url=url, kind=kind, ext=ext, record_ids=["t3_x"]
         )
         downloader = Downloader(
-            platform=platform or job.platform, owner_id=job.owner_id, attempts=4, sleep=lambda s: None
+            platform=platform or job.platform, owner_id=job.owner_id, attempts=attempts, sleep=lambda s: None
         )
         downloader.download_and_save(media_file)
         media_file.refresh_from_db()
@@ -70,8 +72,8 @@ def test_429_with_retry_after_is_waited_out(fetch, sandbox):
 
 
 def test_a_burst_of_server_errors_is_retried(fetch, sandbox):
-    sandbox.sandbox.config.fault_5xx_rate = 0.5
-    files = [fetch(f"burst{i}.png", media_id=f"p{i}", ext="png") for i in range(6)]
+    sandbox.sandbox.config.fault_5xx_rate = 0.3
+    files = [fetch(f"burst{i}.png", media_id=f"p{i}", ext="png", attempts=10) for i in range(6)]
     assert all(f.status == "done" for f in files), [f.last_error for f in files]
     assert sum(served(sandbox, f"burst{i}.png")[0] for i in range(6)) > 6
 
@@ -165,3 +167,43 @@ def test_the_same_url_in_one_job_is_fetched_once(fetch, sandbox):
 def test_the_real_type_is_read_from_the_first_bytes(name, expected):
     head, _, _ = media.render(name, {})
     assert sniff(head[:4096])[0] == expected
+
+
+# --- one retry policy: each attempt is one request -------------------------------------------------
+def stats_over_http(sandbox) -> dict:
+    return requests.get(f"{sandbox.base_url}/_stats", timeout=10).json()
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 3, 5])
+def test_a_dead_file_costs_exactly_the_configured_attempts(job, sandbox, settings, tmp_path, attempts):
+    settings.VAR_DIR = tmp_path
+    settings.STAREXPORT = {**settings.STAREXPORT, "DOWNLOAD_ATTEMPTS": attempts}
+    url = f"{sandbox.base_url}/reddit/media/dead.jpg?status=503"
+    media_file = MediaFile.objects.create(job=job, media_id="dead", source_url=url, kind="image", ext="jpg")
+    Downloader(platform=job.platform, owner_id=job.owner_id, sleep=lambda s: None).download_and_save(media_file)
+    media_file.refresh_from_db()
+    assert stats_over_http(sandbox)["requests"]["/reddit/media/dead.jpg"] == attempts
+    assert media_file.status == "failed"
+    plural = "attempt" if attempts == 1 else "attempts"
+    assert media_file.last_error == f"the server kept answering 503 (gave up after {attempts} {plural})"
+
+
+def test_a_dead_companion_file_costs_exactly_the_configured_attempts(job, sandbox, settings, tmp_path):
+    settings.STAREXPORT = {**settings.STAREXPORT, "DOWNLOAD_ATTEMPTS": 3}
+    downloader = Downloader(platform=job.platform, owner_id=job.owner_id, sleep=lambda s: None)
+    with pytest.raises(DownloadFailed) as failed:
+        downloader.fetch_companion(f"{sandbox.base_url}/reddit/media/v1-DASH_AUDIO_128.mp4?status=502", tmp_path / "a")
+    assert stats_over_http(sandbox)["requests"]["/reddit/media/v1-DASH_AUDIO_128.mp4"] == 3
+    assert failed.value.reason == "the server kept answering 502 (gave up after 3 attempts)"
+
+
+def test_the_wait_between_attempts_is_the_servers_retry_after(job, sandbox, tmp_path):
+    sandbox.sandbox.config.fault_429_every = 1  # every request is refused with Retry-After
+    sandbox.sandbox.config.retry_after = 7
+    waits = []
+    downloader = Downloader(platform=job.platform, owner_id=job.owner_id, attempts=3, sleep=waits.append)
+    with pytest.raises(DownloadFailed):
+        downloader.fetch_companion(f"{sandbox.base_url}/reddit/media/busy.jpg", tmp_path / "b")
+    # At least what Retry-After asked; Reddit's own reset header may ask a second more.
+    assert len(waits) == 2 and all(7.0 <= wait <= 8.0 for wait in waits), waits
+    assert stats_over_http(sandbox)["requests"]["/reddit/media/busy.jpg"] == 3

@@ -35,7 +35,7 @@ from accounts.tokens import NotConnected, decrypt, store_token, token_for
 from exports import jobs, links
 from exports.models import ExportJob
 from platforms.base import ExtractorError, Request
-from platforms.client import ApiClient, api_retry, guarded_session
+from platforms.client import ApiClient, guarded_session
 from platforms.models import Platform
 from platforms.registry import get_extractor
 from platforms.sandbox.auth import mint_token
@@ -220,8 +220,8 @@ def test_a_failed_page_request_keeps_a_token_in_its_url_out_of_the_error_and_the
         get_extractor("facebook"),
         base_url=f"{closed}/facebook",
         token=access,
-        session=guarded_session(retries=api_retry(total=1)),
-        body_attempts=1,
+        session=guarded_session(),
+        attempts=2,
         sleep=lambda seconds: None,
     )
     caplog.set_level(logging.DEBUG)
