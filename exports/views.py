@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.tokens import connection_state
-from exports import conf, jobs, links, schedules, selectors, uploads
+from exports import conf, jobs, links, progress, schedules, selectors, uploads
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
 from exports.models import ExportJob, ExportSchedule, Upload
 from platforms.models import Platform
@@ -68,7 +68,8 @@ def export_new(request):
                     field = exc.field if exc.field in form.fields else None
                     form.add_error(field, exc.message)
                 else:
-                    messages.success(request, f"Your {job.platform.display_name} export has started.")
+                    # The job page says it has started for as long as it runs; no flash message
+                    # that would outlive the job.
                     return redirect(job)
     else:
         repeat = bool(platform) and selectors.has_finished_export(request.user, platform.slug)
@@ -89,6 +90,7 @@ def export_new(request):
 
 
 def job_context(request, job: ExportJob) -> dict:
+    progress.job_live_view(job)
     return {
         "job": job,
         "failures": selectors.job_failures(job)[:FAILURES_SHOWN],
@@ -128,7 +130,7 @@ def export_status(request, job_id):
 def export_cancel(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
     if jobs.job_cancel(job):
-        messages.info(request, "The export was canceled.")
+        messages.info(request, f"The {progress.job_title(job)} was cancelled.")
     elif not job.is_running:
         messages.info(request, f"The export had already finished ({job.get_status_display().lower()}).")
     if request.htmx:

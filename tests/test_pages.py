@@ -220,7 +220,7 @@ def test_the_finished_email_has_counts_failures_and_the_signed_link(alice, mailo
     job = job_with_failure(alice, notes=["Reddit's listings stop at 1,000 items each."])
     assert notify.job_notify(job)
     [message] = mailoutbox
-    assert message.subject == "Your Reddit export is ready (1 file missing)"
+    assert message.subject == "Your Reddit export is complete — 1 of 2 files missing"
     assert "\n" not in message.subject
     assert message.to == ["alice@example.com"]
     link = links.download_link(job, absolute=True)
