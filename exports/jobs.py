@@ -93,8 +93,12 @@ def export_job_create(
     include_media: bool = False,
     options: dict | None = None,
     enqueue: bool = True,
+    request_key: str | None = None,
 ) -> ExportJob:
-    """Check the request, create the job and (after commit) hand it to the workers."""
+    """Check the request, create the job and (after commit) hand it to the workers.
+
+    `request_key` identifies one submitted form: the same key again (a double click, a resent
+    POST) returns the job it already started instead of starting another."""
     platform = Platform.objects.filter(slug=platform_slug).first()
     if platform is None or not available(platform_slug):
         raise ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
@@ -119,6 +123,13 @@ def export_job_create(
         raise ExportRequestError(str(exc), field="platform") from None
 
     with transaction.atomic():
+        if request_key:
+            # The owner's row lock makes a second submit of the same form wait for the first.
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+            earlier = ExportJob.objects.filter(owner=owner, options__request_key=request_key).first()
+            if earlier is not None:
+                return earlier
+            clean["request_key"] = request_key
         running_jobs_check(owner)
         job = ExportJob.objects.create(
             owner=owner,

@@ -152,10 +152,32 @@ def export_retry(request, job_id):
     return redirect(job)
 
 
+def link_owner(job_id, token: str | None) -> str | None:
+    """The username an emailed download link was made for, when `token` is one of ours for this
+    job (expired or not); None for anything else, so a guessed address still learns nothing."""
+    if not token:
+        return None
+    job = ExportJob.objects.filter(id=job_id).select_related("owner").first()
+    if job is None:
+        return None
+    problem = links.download_link_check(job, token)
+    if problem is not None and problem.status != 410:
+        return None
+    return job.owner.get_username()
+
+
 @login_required
 def export_download(request, job_id):
-    job = selectors.job_for_owner(request.user, job_id)
     token = request.GET.get("link")
+    try:
+        job = selectors.job_for_owner(request.user, job_id)
+    except Http404:
+        owner = link_owner(job_id, token)
+        if owner is None:
+            raise
+        # Our own link from an email, opened while signed in as someone else: say whose it is
+        # (still a 404, as every job URL is for another user, DESIGN §6).
+        return render(request, "exports/link_for_someone_else.html", {"owner": owner}, status=404)
     if token is not None:
         problem = links.download_link_check(job, token)
         if problem:
@@ -176,7 +198,7 @@ def export_download(request, job_id):
 
 @login_required
 def schedule_list(request):
-    form = ScheduleForm(request.POST or None)
+    form = ScheduleForm(request.POST or None, user=request.user)
     status = 200
     if request.method == "POST":
         status = 400
@@ -186,10 +208,17 @@ def schedule_list(request):
             except jobs.ExportRequestError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
-                messages.success(request, f"Saved: {schedule}.")
+                messages.success(request, f"Saved. {schedule_title(schedule)}.")
                 return redirect("exports:schedules")
-    items = ExportSchedule.objects.filter(owner=request.user).select_related("platform", "last_job")
+    items = list(ExportSchedule.objects.filter(owner=request.user).select_related("platform", "last_job"))
+    for item in items:
+        item.title = schedule_title(item)
     return render(request, "exports/schedules.html", {"form": form, "schedules": items}, status=status)
+
+
+def schedule_title(schedule: ExportSchedule) -> str:
+    """ "Every month: Reddit export" """
+    return f"{schedule.get_frequency_display()}: {schedule.platform.display_name} export"
 
 
 @login_required

@@ -97,3 +97,23 @@ def test_cancel_asks_first_and_a_cancelled_job_is_grey_and_offers_to_start_again
     shot(page, "job-cancelled")
     page.get_by_role("link", name="Start again").click()
     page.wait_for_url(f"{live_server.url}/exports/new/?platform=reddit")
+
+
+def test_a_double_click_on_start_export_starts_one_job(demo, signed_in, live_server, connect, shot):
+    connect(demo, "reddit")
+    page = signed_in(demo, PHONE)
+    page.goto(f"{live_server.url}/exports/new/?platform=reddit")
+    assert page.locator("input[name=include_media]").is_checked()
+    assert page.locator("input[name=formats][value=json]").is_disabled()
+    shot(page, "new-export-390")
+    page.get_by_role("button", name="Start export").dblclick()
+    page.wait_for_url(f"{live_server.url}/exports/*/")
+    page.wait_for_timeout(500)
+    assert ExportJob.objects.filter(owner=demo).count() == 1
+
+
+def test_the_export_form_for_a_platform_not_connected_cannot_be_sent(demo, signed_in, live_server):
+    page = signed_in(demo)
+    page.goto(f"{live_server.url}/exports/new/?platform=github")
+    assert page.get_by_role("button", name="Start export").is_disabled()
+    assert page.get_by_role("link", name="Connect GitHub").is_visible()
