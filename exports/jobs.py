@@ -209,3 +209,18 @@ def expired_archives_delete() -> int:
     return sum(
         1 for job in ExportJob.objects.filter(status=Status.SUCCEEDED, expires_at__lt=timezone.now()) if job_expire(job)
     )
+
+
+def job_delete(*, job: ExportJob, owner) -> bool:
+    """Delete one of the owner's finished jobs: its archive in storage and its rows (records,
+    file rows). The library keeps its own copies. A running job is cancelled first by the person,
+    so a worker never writes into a job that is gone. Returns False when there was nothing the
+    owner may delete."""
+    if job.owner_id != owner.pk or job.status in ExportJob.RUNNING:
+        return False
+    archive = job.archive_name
+    with transaction.atomic():
+        deleted, _ = ExportJob.objects.filter(id=job.id, owner=owner, status__in=ExportJob.FINISHED).delete()
+        if deleted and archive:
+            transaction.on_commit(lambda: default_storage.delete(archive))
+    return bool(deleted)

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
@@ -135,6 +136,21 @@ def export_cancel(request, job_id):
         messages.info(request, f"The export had already finished ({job.get_status_display().lower()}).")
     if request.htmx:
         return render(request, "exports/_progress.html", job_context(request, job))
+    return redirect(job)
+
+
+@login_required
+@require_POST
+def export_delete(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    title = progress.job_title(job)
+    if jobs.job_delete(job=job, owner=request.user):
+        messages.info(request, f"The {title} and its archive were deleted.")
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+            target = reverse("exports:list")
+        return redirect(target)
+    messages.warning(request, f"The {title} is still running; cancel it first, then delete it.")
     return redirect(job)
 
 

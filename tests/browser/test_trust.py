@@ -117,3 +117,58 @@ def test_the_export_form_for_a_platform_not_connected_cannot_be_sent(demo, signe
     page.goto(f"{live_server.url}/exports/new/?platform=github")
     assert page.get_by_role("button", name="Start export").is_disabled()
     assert page.get_by_role("link", name="Connect GitHub").is_visible()
+
+
+def test_the_header_folds_into_a_menu_on_a_phone(demo, signed_in, live_server, shot):
+    page = signed_in(demo, PHONE)
+    page.goto(live_server.url + "/")
+    header = page.locator(".site-header")
+    assert header.bounding_box()["height"] < 80
+    assert not page.get_by_role("link", name="My exports").is_visible()
+    shot(page, "dashboard-390")
+    page.get_by_text("Menu").click()
+    page.get_by_role("link", name="My exports").click()
+    page.wait_for_url(f"{live_server.url}/exports/")
+
+    wide = signed_in(demo, DESKTOP)
+    wide.goto(live_server.url + "/")
+    assert not wide.get_by_text("Menu").is_visible()
+    name = wide.locator(".nav-user .nav-username").bounding_box()
+    sign_out = wide.get_by_role("button", name="Sign out").bounding_box()
+    assert abs((name["y"] + name["height"]) - (sign_out["y"] + sign_out["height"])) < 3
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_connections_are_one_page_of_cards(demo, signed_in, live_server, connect, oauth_apps, shot, viewport):
+    account = connect(demo, "reddit")
+    account.extra_data = {"name": "demo_on_reddit"}
+    account.save()
+    page = signed_in(demo, viewport)
+    page.goto(live_server.url + "/accounts/connected/")
+    reddit = page.locator("#connection-reddit")
+    assert "Connected as demo_on_reddit" in reddit.inner_text()
+    assert page.locator("#connection-youtube h2").inner_text() == "YouTube (Google account)"
+    shot(page, f"connections-{viewport['width']}")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    reddit.get_by_role("button", name="Disconnect").click()
+    page.wait_for_timeout(300)
+    assert account.__class__.objects.filter(pk=account.pk).exists()
+    page.once("dialog", lambda dialog: dialog.accept())
+    reddit.get_by_role("button", name="Disconnect").click()
+    page.locator("#connection-reddit").get_by_text("Not connected").first.wait_for()
+    assert not account.__class__.objects.filter(pk=account.pk).exists()
+
+
+def test_a_finished_export_is_deleted_from_the_history_after_confirmation(demo, signed_in, live_server, shot):
+    job = job_with_files(demo, done=2, failed=0, records_count=5)
+    page = signed_in(demo, DESKTOP)
+    page.goto(live_server.url + "/exports/")
+    shot(page, "history-1280")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Delete the Reddit export").click()
+    page.wait_for_timeout(300)
+    assert ExportJob.objects.filter(id=job.id).exists()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete the Reddit export").click()
+    page.get_by_text("The Reddit export and its archive were deleted.").wait_for()
+    assert not ExportJob.objects.filter(id=job.id).exists()
