@@ -143,3 +143,32 @@ def test_cancel_and_remove_ask_for_confirmation(alice_client, alice):
     html = alice_client.get(job.get_absolute_url()).content.decode()
     assert 'data-confirm="Cancel this Reddit export?' in html
     assert "js/forms.js" in html
+
+
+def test_an_import_is_called_an_archive_import_everywhere(alice_client, alice, mailoutbox):
+    job = ExportJob.objects.create(
+        owner=alice,
+        platform_id="twitter",
+        source=ExportJob.Source.ARCHIVE,
+        include_media=True,
+        formats=["json", "csv"],
+        status=ExportJob.Status.SUCCEEDED,
+        records_count=3,
+    )
+    detail = alice_client.get(job.get_absolute_url()).content.decode()
+    assert "<title>Twitter / X archive import · Star Export</title>" in detail
+    assert "The official Twitter / X archive you uploaded" in detail
+    assert "<dt>Formats</dt>" not in detail
+    history = alice_client.get(reverse("exports:list")).content.decode()
+    assert "Twitter / X archive import" in history and "+ media" not in history
+    assert notify.job_notify(job)
+    assert mailoutbox[0].subject == "Your Twitter / X archive import is complete"
+
+
+def test_the_import_page_says_how_to_request_each_archive_and_how_long_it_takes(alice_client):
+    html = alice_client.get(reverse("exports:import") + "?platform=reddit").content.decode()
+    assert '<details class="import-how" id="how-reddit" open>' in html
+    assert "https://www.reddit.com/settings/data-request" in html and "up to 30 days" in html
+    assert "https://takeout.google.com/" in html
+    assert "Download an archive of your data" in html and "24 hours or more" in html
+    assert "Download your information" in html
