@@ -121,3 +121,11 @@ def test_history_rows_offer_download_and_delete_and_delete_removes_job_and_archi
     assert deleted["Location"] == "/"
     assert not ExportJob.objects.filter(id=job.id).exists()
     assert not default_storage.exists(name)
+
+
+def test_connecting_and_its_dead_ends_speak_the_sites_words(alice_client):
+    before = alice_client.get("/accounts/reddit/login/?process=connect").content.decode()
+    assert "<h1>Connect Reddit</h1>" in before and "Continue to Reddit" in before
+    assert "third-party" not in before
+    cancelled = alice_client.get(reverse("socialaccount_login_cancelled")).content.decode()
+    assert "<h1>Not connected</h1>" in cancelled and reverse("connected") in cancelled

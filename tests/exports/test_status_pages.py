@@ -172,3 +172,13 @@ def test_the_import_page_says_how_to_request_each_archive_and_how_long_it_takes(
     assert "https://takeout.google.com/" in html
     assert "Download an archive of your data" in html and "24 hours or more" in html
     assert "Download your information" in html
+
+
+def test_during_a_retry_the_bar_follows_the_retry_not_a_full_bar(alice_client, alice):
+    from exports import jobs
+
+    job = job_with_files(alice, done=73, failed=3, progress=100, step="Done: 0 records, 73 media files")
+    assert jobs.job_retry_failed(job, enqueue=False) == 3
+    html = alice_client.get(reverse("exports:progress", args=[job.id])).content.decode()
+    assert 'value="87"' in html  # 73 of 76 files done; the 3 retried still to come
+    assert "Downloading media: 73 of 76 files downloaded" in html
