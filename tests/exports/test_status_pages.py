@@ -79,7 +79,10 @@ def test_a_job_where_every_file_failed_says_so_plainly(alice_client, alice):
 def test_the_email_subject_counts_the_missing_files(alice, mailoutbox):
     job = job_with_files(alice, done=73, failed=3)
     assert notify.job_notify(job)
-    assert mailoutbox[0].subject == "Your Reddit export is complete — 3 of 76 files missing"
+    [message] = mailoutbox
+    assert message.subject == "Your Reddit export is complete — 3 of 76 files missing"
+    assert "Your Reddit export is complete, but 3 of 76 files are missing." in message.body
+    assert "complete — 3 of 76 files missing</h1>" in message.alternatives[0][0]
 
 
 def test_while_files_download_the_step_line_tiles_and_failures_list_agree(alice_client, alice):
