@@ -43,7 +43,17 @@ def signed_in(browser, live_server):
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_a_job_with_missing_files_wears_a_warning_not_a_green_success(demo, signed_in, live_server, shot, viewport):
-    job = job_with_files(demo, done=73, failed=3, records_count=40, step="Done: 40 records, 73 media files")
+    job = job_with_files(
+        demo,
+        done=73,
+        failed=3,
+        records_count=40,
+        step="Done: 40 records, 73 media files",
+        options={"only_new": True},
+        new_records=4,
+        media_reused=70,
+        media_reused_bytes=70_000,
+    )
     page = signed_in(demo, viewport)
     page.goto(live_server.url + job.get_absolute_url())
     badge = page.locator("#job-progress .badge")
