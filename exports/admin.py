@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from exports import jobs
 from exports.models import ExportJob, ExportSchedule, LibraryRecord, MediaFile
+from exports.progress import job_title
 
 INLINE_FILES = 100
 
@@ -38,10 +39,17 @@ class MediaFileInline(admin.TabularInline):
         return False
 
 
+def job_admin_title(job: ExportJob) -> str:
+    """ "Reddit export · 4 Dec 2026 · demo" """
+    return f"{job_title(job)} · {job.created_at:%-d %b %Y} · {job.owner.get_username()}"
+
+
 @admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
     list_display = [
-        "id",
+        "title",
+        "uuid",
+        "source_display",
         "owner",
         "platform",
         "status",
@@ -53,8 +61,9 @@ class ExportJobAdmin(admin.ModelAdmin):
         "archive_size_display",
         "created_at",
     ]
-    list_filter = ["status", "platform", "owner"]
+    list_filter = ["status", "source", "platform", "owner"]
     search_fields = ["id", "owner__username", "owner__email"]
+    list_display_links = ["title"]
     list_select_related = ["owner", "platform"]
     date_hierarchy = "created_at"
     raw_id_fields = ["owner"]
@@ -94,7 +103,7 @@ class ExportJobAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "owner", "platform", "formats", "include_media", "options"]}),
+        (None, {"fields": ["id", "owner", "platform", "source", "formats", "include_media", "options"]}),
         ("State", {"fields": ["status", "progress", "step", "error", "notes", "expires_at"]}),
         (
             "Counters",
@@ -136,9 +145,33 @@ class ExportJobAdmin(admin.ModelAdmin):
         ("Profile", {"classes": ["collapse"], "fields": ["account"]}),
     ]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
+    def has_add_permission(self, request):
+        # Jobs start from the site, the API or the command line, which check what is asked for.
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "subtitle": job_admin_title(job) if job else None}
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+    @admin.display(description="Export", ordering="-created_at")
+    def title(self, obj):
+        return job_admin_title(obj)
+
+    @admin.display(description="ID")
+    def uuid(self, obj):
+        return format_html('<span class="uuid">{}</span>', obj.id)
+
+    @admin.display(description="API / archive import", ordering="source")
+    def source_display(self, obj):
+        return "Archive import" if obj.source == ExportJob.Source.ARCHIVE else "API"
+
     def get_readonly_fields(self, request, obj=None):
         # What a job was asked for is fixed once it exists; workers read it at every step.
-        fixed = ["owner", "platform", "formats", "include_media", "options", "account"] if obj else []
+        fixed = ["owner", "platform", "source", "formats", "include_media", "options", "account"] if obj else []
         return [*self.readonly_fields, *fixed]
 
     @admin.display(description="Archive size", ordering="archive_size")
@@ -178,6 +211,10 @@ class MediaFileAdmin(admin.ModelAdmin):
     search_fields = ["media_id", "source_url", "job__id"]
     list_select_related = ["job"]
     raw_id_fields = ["job"]
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     readonly_fields = [
         "size",
         "sha256",

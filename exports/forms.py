@@ -5,8 +5,13 @@ has, media it can give, a sensible date range) is decided by `jobs.export_job_cr
 `ExportRequestError` the view puts beside the field it names.
 """
 
-from django import forms
+import uuid
 
+from django import forms
+from django.core.validators import MaxValueValidator
+
+from accounts.tokens import connection_state
+from exports.conf import setting
 from exports.jobs import FORMATS, MEDIA_KINDS
 from exports.models import EVERYTHING, ExportJob, ExportSchedule
 from platforms.models import Platform
@@ -25,11 +30,30 @@ def media_label(platform: Platform) -> str:
     return f"Include media files ({listed})"
 
 
+class FixedCheckboxes(forms.CheckboxSelectMultiple):
+    """Checkboxes where some choices are always part of the answer (the JSON file): shown ticked
+    and greyed out, so nobody unticks what the archive holds anyway."""
+
+    def __init__(self, *args, fixed: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fixed = fixed
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in self.fixed:
+            option["selected"] = True
+            option["attrs"] = {**option["attrs"], "checked": True, "disabled": True}
+        return option
+
+
 class ExportForm(forms.Form):
     platform = forms.CharField(widget=forms.HiddenInput)
+    # One per form shown: a second submit of the same form (a double click) finds the job the
+    # first one started instead of starting another.
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
     formats = forms.MultipleChoiceField(
         choices=[(f, FORMAT_LABELS[f]) for f in FORMATS],
-        widget=forms.CheckboxSelectMultiple,
+        widget=FixedCheckboxes(fixed=("json",)),
         required=False,
         label="Metadata formats",
         help_text="The JSON file is always in the archive.",
@@ -66,10 +90,20 @@ class ExportForm(forms.Form):
                 "media_types": platform.media_kinds if platform else [],
                 # On by default once there is an earlier export to build on.
                 "only_new": repeat,
+                # Media are what people export for, wherever the platform has them.
+                "include_media": bool(platform and platform.supports_media),
+                "request_key": uuid.uuid4().hex,
             },
         )
         super().__init__(*args, **kwargs)
         self.platform_obj = platform
+        limit = setting("MAX_RECORDS_LIMIT")
+        records = self.fields["max_records"]
+        records.validators.append(
+            MaxValueValidator(limit, f"Ask for at most {limit:,} records, or leave it empty for everything.")
+        )
+        records.widget.attrs["max"] = limit
+        records.help_text = f"Empty for everything the platform gives; at most {limit:,}."
         if platform is not None and platform.media_kinds:
             self.fields["include_media"].label = media_label(platform)
         if platform is not None:
@@ -95,6 +129,7 @@ class ExportForm(forms.Form):
             "only_new": data.get("only_new") or None,
         }
         return {
+            "request_key": data.get("request_key") or None,
             "platform_slug": data["platform"],
             "formats": data.get("formats") or None,
             "include_media": data.get("include_media", False),
@@ -118,9 +153,15 @@ class ScheduleForm(forms.Form):
     frequency = forms.ChoiceField(label="How often", choices=ExportSchedule.Frequency.choices)
     include_media = forms.BooleanField(required=False, initial=True, label="Include media files")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["platform_slug"].choices = [
-            *((p.slug, p.display_name) for p in Platform.objects.filter(enabled=True)),
-            (EVERYTHING, "Everything (every connected platform)"),
-        ]
+        platforms = list(Platform.objects.filter(enabled=True))
+        connected = [p for p in platforms if connection_state(user, p) == "connected"]
+        # A schedule for a platform that is not connected could only fail: it is not offered.
+        self.fields["platform_slug"].choices = [(p.slug, p.display_name) for p in connected]
+        if connected:
+            self.fields["platform_slug"].choices.append((EVERYTHING, "Everything (every connected platform)"))
+        self.fields["platform_slug"].error_messages["invalid_choice"] = (
+            "That platform is not connected; connect it first (a schedule for it could only fail)."
+        )
+        self.not_connected = [p for p in platforms if p not in connected]

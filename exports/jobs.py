@@ -95,11 +95,20 @@ def export_job_create(
     include_media: bool = False,
     options: dict | None = None,
     enqueue: bool = True,
+    request_key: str | None = None,
 ) -> ExportJob:
-    """Check the request, create the job and (after commit) hand it to the workers."""
+    """Check the request, create the job and (after commit) hand it to the workers.
+
+    `request_key` identifies one submitted form: the same key again (a double click, a resent
+    POST) returns the job it already started instead of starting another."""
     if platform_slug == EVERYTHING:
         return everything_job_create(
-            owner=owner, formats=formats, include_media=include_media, options=options, enqueue=enqueue
+            owner=owner,
+            formats=formats,
+            include_media=include_media,
+            options=options,
+            enqueue=enqueue,
+            request_key=request_key,
         )
     platform = Platform.objects.filter(slug=platform_slug).first()
     if platform is None or not available(platform_slug):
@@ -125,6 +134,13 @@ def export_job_create(
         raise ExportRequestError(str(exc), field="platform") from None
 
     with transaction.atomic():
+        if request_key:
+            # The owner's row lock makes a second submit of the same form wait for the first.
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+            earlier = ExportJob.objects.filter(owner=owner, options__request_key=request_key).first()
+            if earlier is not None:
+                return earlier
+            clean["request_key"] = request_key
         running_jobs_check(owner)
         job = ExportJob.objects.create(
             owner=owner,
@@ -140,7 +156,13 @@ def export_job_create(
 
 
 def everything_job_create(
-    *, owner, formats: list[str] | None, include_media: bool, options: dict | None, enqueue: bool
+    *,
+    owner,
+    formats: list[str] | None,
+    include_media: bool,
+    options: dict | None,
+    enqueue: bool,
+    request_key: str | None = None,
 ) -> ExportJob:
     """One export of every connected platform: a parent job (platform `all`) and a part per
     platform, each with the options that platform can honour. The parts run side by side, each
@@ -179,14 +201,21 @@ def everything_job_create(
     if not parts:
         raise ExportRequestError("Connect at least one platform first: there is nothing to export.", field="platform")
     notes = [f"Not connected, so not in this export: {', '.join(missing)}."] if missing else []
+    kept = {k: v for k, v in (options or {}).items() if k in ("date_from", "date_to", "max_records", "scheduled")}
     with transaction.atomic():
+        if request_key:
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+            earlier = ExportJob.objects.filter(owner=owner, options__request_key=request_key).first()
+            if earlier is not None:
+                return earlier
+            kept["request_key"] = request_key
         running_jobs_check(owner)
         parent = ExportJob.objects.create(
             owner=owner,
             platform=everything,
             formats=formats,
             include_media=include_media,
-            options={k: v for k, v in (options or {}).items() if k in ("date_from", "date_to", "max_records")},
+            options=kept,
             status=Status.FETCHING,
             fetching_at=timezone.now(),
             notes=notes,
@@ -273,3 +302,18 @@ def expired_archives_delete() -> int:
     return sum(
         1 for job in ExportJob.objects.filter(status=Status.SUCCEEDED, expires_at__lt=timezone.now()) if job_expire(job)
     )
+
+
+def job_delete(*, job: ExportJob, owner) -> bool:
+    """Delete one of the owner's finished jobs: its archive in storage and its rows (records,
+    file rows). The library keeps its own copies. A running job is cancelled first by the person,
+    so a worker never writes into a job that is gone. Returns False when there was nothing the
+    owner may delete."""
+    if job.owner_id != owner.pk or job.status in ExportJob.RUNNING:
+        return False
+    archive = job.archive_name
+    with transaction.atomic():
+        deleted, _ = ExportJob.objects.filter(id=job.id, owner=owner, status__in=ExportJob.FINISHED).delete()
+        if deleted and archive:
+            transaction.on_commit(lambda: default_storage.delete(archive))
+    return bool(deleted)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from exports.conf import setting
 from exports.links import download_link
 from exports.models import ExportJob, MediaFile
+from exports.progress import job_outcome, job_title
 
 Status = ExportJob.Status
 
@@ -29,6 +30,8 @@ def job_notify(job: ExportJob) -> bool:
         return False
     context = {
         "job": job,
+        "title": job_title(job),
+        "outcome": job_outcome(job),
         "link": download_link(job, absolute=True) if job.status == Status.SUCCEEDED else None,
         "job_url": f"{settings.SITE_URL}{job.get_absolute_url()}",
         "link_days": setting("LINK_DAYS"),

@@ -87,6 +87,8 @@ def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:
             "failed": job.media_failed,
             "bytes": job.media_bytes,
         },
+        # Files the archive does not hold (each listed in `failures` and failures.csv).
+        "missing": job.media_failed,
         # What the library saved: records it did not have, files not downloaded again.
         "library": {"new_records": job.new_records, "reused": job.media_reused, "reused_bytes": job.media_reused_bytes},
         "failures": failures,

@@ -18,5 +18,6 @@ urlpatterns = [
     path("<uuid:job_id>/status.json", views.export_status, name="status"),
     path("<uuid:job_id>/cancel", views.export_cancel, name="cancel"),
     path("<uuid:job_id>/retry", views.export_retry, name="retry"),
+    path("<uuid:job_id>/delete", views.export_delete, name="delete"),
     path("<uuid:job_id>/download", views.export_download, name="download"),
 ]

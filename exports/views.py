@@ -8,12 +8,13 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.selectors import platform_cards
 from accounts.tokens import connection_state
-from exports import conf, jobs, links, schedules, selectors, uploads
+from exports import conf, jobs, links, progress, schedules, selectors, uploads
 from exports.eta import job_estimate
 from exports.forms import ExportFilterForm, ExportForm, ScheduleForm
 from exports.models import EVERYTHING, ExportJob, ExportSchedule, Upload
@@ -78,7 +79,8 @@ def export_new(request):
                     field = exc.field if exc.field in form.fields else None
                     form.add_error(field, exc.message)
                 else:
-                    messages.success(request, f"Your {job.platform.display_name} export has started.")
+                    # The job page says it has started for as long as it runs; no flash message
+                    # that would outlive the job.
                     return redirect(job)
     else:
         repeat = bool(platform) and selectors.has_finished_export(request.user, platform.slug)
@@ -101,6 +103,7 @@ def export_new(request):
 
 
 def job_context(request, job: ExportJob) -> dict:
+    progress.job_live_view(job)
     return {
         "job": job,
         "failures": selectors.job_failures(job)[:FAILURES_SHOWN],
@@ -144,11 +147,26 @@ def export_status(request, job_id):
 def export_cancel(request, job_id):
     job = selectors.job_for_owner(request.user, job_id)
     if jobs.job_cancel(job):
-        messages.info(request, "The export was canceled.")
+        messages.info(request, f"The {progress.job_title(job)} was cancelled.")
     elif not job.is_running:
         messages.info(request, f"The export had already finished ({job.get_status_display().lower()}).")
     if request.htmx:
         return render(request, "exports/_progress.html", job_context(request, job))
+    return redirect(job)
+
+
+@login_required
+@require_POST
+def export_delete(request, job_id):
+    job = selectors.job_for_owner(request.user, job_id)
+    title = progress.job_title(job)
+    if jobs.job_delete(job=job, owner=request.user):
+        messages.info(request, f"The {title} and its archive were deleted.")
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+            target = reverse("exports:list")
+        return redirect(target)
+    messages.warning(request, f"The {title} is still running; cancel it first, then delete it.")
     return redirect(job)
 
 
@@ -166,10 +184,32 @@ def export_retry(request, job_id):
     return redirect(job)
 
 
+def link_owner(job_id, token: str | None) -> str | None:
+    """The username an emailed download link was made for, when `token` is one of ours for this
+    job (expired or not); None for anything else, so a guessed address still learns nothing."""
+    if not token:
+        return None
+    job = ExportJob.objects.filter(id=job_id).select_related("owner").first()
+    if job is None:
+        return None
+    problem = links.download_link_check(job, token)
+    if problem is not None and problem.status != 410:
+        return None
+    return job.owner.get_username()
+
+
 @login_required
 def export_download(request, job_id):
-    job = selectors.job_for_owner(request.user, job_id)
     token = request.GET.get("link")
+    try:
+        job = selectors.job_for_owner(request.user, job_id)
+    except Http404:
+        owner = link_owner(job_id, token)
+        if owner is None:
+            raise
+        # Our own link from an email, opened while signed in as someone else: say whose it is
+        # (still a 404, as every job URL is for another user, DESIGN §6).
+        return render(request, "exports/link_for_someone_else.html", {"owner": owner}, status=404)
     if token is not None:
         problem = links.download_link_check(job, token)
         if problem:
@@ -190,7 +230,7 @@ def export_download(request, job_id):
 
 @login_required
 def schedule_list(request):
-    form = ScheduleForm(request.POST or None)
+    form = ScheduleForm(request.POST or None, user=request.user)
     status = 200
     if request.method == "POST":
         status = 400
@@ -200,10 +240,17 @@ def schedule_list(request):
             except jobs.ExportRequestError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
-                messages.success(request, f"Saved: {schedule}.")
+                messages.success(request, f"Saved. {schedule_title(schedule)}.")
                 return redirect("exports:schedules")
-    items = ExportSchedule.objects.filter(owner=request.user).select_related("platform", "last_job")
+    items = list(ExportSchedule.objects.filter(owner=request.user).select_related("platform", "last_job"))
+    for item in items:
+        item.title = schedule_title(item)
     return render(request, "exports/schedules.html", {"form": form, "schedules": items}, status=status)
+
+
+def schedule_title(schedule: ExportSchedule) -> str:
+    """ "Every month: Reddit export" """
+    return f"{schedule.get_frequency_display()}: {schedule.platform.display_name} export"
 
 
 @login_required

@@ -35,22 +35,30 @@ $PY manage.py token_key -v0 >/dev/null
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 
+# Each process runs in a session of its own (setsid), so stopping its group also stops the
+# children it started (the worker's pool, gunicorn's workers). Ctrl-C asks politely, and whatever
+# is still running 8 seconds later (a worker finishing a task: tasks resume after a restart) is
+# killed, so the demo is gone within 10 seconds.
 pids=()
+alive() { for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && return 0; done; return 1; }
 cleanup() {
   trap - EXIT INT TERM
   echo
   echo "Stopping sandbox, worker and web..."
-  kill "${pids[@]}" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 40); do alive || break; sleep 0.2; done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  echo "Stopped."
 }
 trap cleanup EXIT INT TERM
 
-$PY manage.py sandbox --port "$SANDBOX_PORT" >var/log/sandbox.log 2>&1 &
+setsid $PY manage.py sandbox --port "$SANDBOX_PORT" >var/log/sandbox.log 2>&1 &
 pids+=($!)
-.venv/bin/celery -A starexport worker -B -l INFO --concurrency 2 \
+setsid .venv/bin/celery -A starexport worker -B -l INFO --concurrency 2 --without-heartbeat --without-gossip \
   --scheduler celery.beat:PersistentScheduler -s var/celerybeat-schedule >var/log/worker.log 2>&1 &
 pids+=($!)
-.venv/bin/gunicorn starexport.wsgi -b "127.0.0.1:${WEB_PORT}" -w 2 --access-logfile var/log/web-access.log \
+setsid .venv/bin/gunicorn starexport.wsgi -b "127.0.0.1:${WEB_PORT}" -w 2 --access-logfile var/log/web-access.log \
   >var/log/web.log 2>&1 &
 pids+=($!)
 
@@ -74,5 +82,5 @@ echo "Export finished. The archive:"
 echo "$archive"
 echo
 echo "Open ${SITE_URL}/ and sign in as demo with password ${password}"
-echo "(logs in var/log/; press Ctrl-C to stop)"
+echo "(logs in var/log/; emails, with their download links, in var/log/worker.log; press Ctrl-C to stop)"
 wait

@@ -319,6 +319,8 @@ STAREXPORT = {
     "ARCHIVE_DAYS": env.int("STAREXPORT_ARCHIVE_DAYS", default=7),
     "LINK_DAYS": env.int("STAREXPORT_LINK_DAYS", default=7),
     "MAX_PAGES_PER_RESOURCE": env.int("STAREXPORT_MAX_PAGES", default=1000),
+    # The largest "at most this many records" a person may ask for.
+    "MAX_RECORDS_LIMIT": env.int("STAREXPORT_MAX_RECORDS_LIMIT", default=1_000_000),
     # Uploaded official archives: the largest accepted, and the size of each piece the browser sends.
     "UPLOAD_MAX_BYTES": env.int("STAREXPORT_UPLOAD_MAX_BYTES", default=20 * 1024**3),
     "UPLOAD_CHUNK_BYTES": env.int("STAREXPORT_UPLOAD_CHUNK_BYTES", default=8 * 1024**2),

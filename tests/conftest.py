@@ -93,6 +93,15 @@ def platforms(db):
 
 
 @pytest.fixture
+def oauth_apps(settings):
+    """Every platform's OAuth app configured, as on a server set up per docs/oauth-apps.md."""
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        provider: {**conf, "APPS": [{"client_id": f"test-{provider}", "secret": "s"}]}
+        for provider, conf in settings.SOCIALACCOUNT_PROVIDERS.items()
+    }
+
+
+@pytest.fixture
 def make_user(db):
     from django.contrib.auth import get_user_model
 

@@ -62,7 +62,8 @@ def graph_error(platform: str, status: int, body: Any) -> ExtractorError | None:
         return None
     code = _int(error.get("code"))
     subcode = _int(error.get("error_subcode"))
-    said = str(error.get("message") or error.get("error_user_msg") or "no message").strip()
+    # Meta's messages end with a full stop of their own; ours follows, so drop theirs.
+    said = str(error.get("message") or error.get("error_user_msg") or "no message").strip().rstrip(".")
     if code == 190:
         return ExtractorError(
             f"{platform} says the token expired: reconnect your {platform} account", code="unauthorized"

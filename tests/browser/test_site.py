@@ -104,9 +104,13 @@ def test_a_person_signs_up_exports_with_media_follows_the_emailed_link_and_other
     bob = browser.new_context()
     other = bob.new_page()
     sign_up(other, base, "bert")
-    for url in (job_url, f"{job_url}status.json", f"{job_url}download", base + link):
+    for url in (job_url, f"{job_url}status.json", f"{job_url}download"):
         response = other.goto(url)
         assert response.status == 404, url
+    # The emailed link is refused too, with a page that says whose it is.
+    response = other.goto(base + link)
+    assert response.status == 404
+    assert "This link is for anna" in other.locator("h1").inner_text()
     shot(other, "refused")
     tampered = page.goto(base + link[:-3] + "xyz")
     assert tampered.status == 400

@@ -322,9 +322,19 @@ def test_job_page_shows_progress_counters_and_failures(alice_client, alice):
         status=MediaFile.Status.FAILED,
         last_error="HTTP 404 from i.redd.it",
     )
+    for number, status in enumerate([MediaFile.Status.DONE] * 2 + [MediaFile.Status.PENDING] * 2):
+        MediaFile.objects.create(
+            job=job,
+            media_id=f"t3_ok_{number}",
+            source_url=f"https://i.redd.it/{number}.jpg",
+            kind="image",
+            status=status,
+            size=1_000_000 if status == MediaFile.Status.DONE else None,
+        )
     html = alice_client.get(reverse("exports:detail", args=[job.id])).content.decode()
-    assert "Downloading media: 3/5 files" in html
-    assert 'value="40"' in html
+    # Counted from the file rows, as the tiles and the failures list are.
+    assert "Downloading media: 2 of 5 files downloaded · 1 failed" in html
+    assert 'value="64"' in html
     assert "t3_abc_0" in html and "HTTP 404 from i.redd.it" in html
     assert "Reddit&#x27;s listings stop at 1,000 items each." in html
     assert reverse("exports:cancel", args=[job.id]) in html

@@ -291,7 +291,8 @@ def test_every_post_form_carries_a_csrf_token_and_is_refused_without_one(alice, 
         reverse("exports:new"),
         reverse("exports:cancel", args=[running.id]),
         reverse("exports:retry", args=[done.id]),
-        reverse("socialaccount_connections"),
+        reverse("exports:delete", args=[done.id]),
+        reverse("disconnect", args=[SocialAccount.objects.get(user=alice).pk]),
         reverse("github_login"),
     }
     assert must <= actions, must - actions
