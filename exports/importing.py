@@ -48,6 +48,7 @@ from platforms.models import Platform
 from platforms.registry import available, importer_available
 
 MISSING = "not in the archive and no URL to fetch it from"
+UNREAD_ONE_BY_ONE = 20
 FINAL_CODES = ("refused", "damaged", "wrong_platform")
 
 
@@ -154,6 +155,7 @@ class ImportRecorder:
 
     def __init__(self, job: ExportJob, reader: ArchiveReader, importer: BaseImporter):
         self.job, self.reader, self.importer = job, reader, importer
+        importer.skip_sensitive = bool((job.options or {}).get("skip_sensitive"))
         self.platform = job.platform
         self.records = RecordWriter(job)
         self.media = MediaWriter(job)
@@ -188,10 +190,13 @@ class ImportRecorder:
         self.media.flush()
 
     def add_media(self, item: ImportedMedia) -> None:
+        if item.member and self.reader.exists(item.member):
+            self.importer.used.add(item.member)
         if self.media.known(item.media_id) is not None:
             self.media.add(item)  # one file, one more record that uses it
             return
         if item.folder and any(n.startswith(item.folder) for n in self.reader.namelist()):
+            self.importer.used.update(n for n in self.reader.namelist() if n.startswith(item.folder))
             self._keep(item, item.folder, lambda: media_pack(self.reader, item.folder, job=self.job), "archive_folder")
         elif item.member and self.reader.exists(item.member):
             self._keep(
@@ -215,7 +220,10 @@ class ImportRecorder:
             if item.url:
                 self.media.add(item, extra=extra)
             else:
-                self.media.add(item, status=MediaFile.Status.FAILED, reason=MISSING, extra=extra)
+                # failures.csv names the file, so a person can find it (in another part of a split download).
+                missing = item.member or item.folder
+                reason = f"{missing}: {MISSING}" if missing else MISSING
+                self.media.add(item, status=MediaFile.Status.FAILED, reason=reason, extra=extra)
 
     def _keep(self, item: ImportedMedia, source: str, store, key: str) -> None:
         try:
@@ -239,6 +247,20 @@ class ImportRecorder:
             step=f"Reading the archive: {self.records.added:,} records, {self.media.count:,} media files",
             progress=max(self.job.progress, progress),
         )
+
+    def unread_notes(self) -> list[str]:
+        """Every member of the archive the import did not read, with the reason: an import accounts
+        for all of the archive. Many members left for one reason make one note that names them all."""
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in self.importer.unread(self.reader.namelist()).items():
+            by_reason.setdefault(reason, []).append(name)
+        notes = []
+        for reason, names in by_reason.items():
+            if len(names) <= UNREAD_ONE_BY_ONE:
+                notes.extend(f"{name}: {reason}" for name in sorted(names))
+            else:
+                notes.append(f"{len(names):,} files, {reason}: {', '.join(sorted(names))}")
+        return notes
 
     def coverage_note(self) -> str:
         if not self.first:
@@ -271,7 +293,7 @@ def job_import(job: ExportJob) -> None:
         if exc.code in FINAL_CODES:
             _delete_quietly(job.upload_name)
         raise
-    notes = [recorder.coverage_note(), *importer.notes]
+    notes = [recorder.coverage_note(), *importer.notes, *recorder.unread_notes()]
     if recorder.missing:
         notes.append(
             f"{recorder.missing:,} files the archive's data names are not in it: they are fetched from the "

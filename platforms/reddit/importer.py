@@ -41,6 +41,17 @@ def _epoch(date: str) -> float | None:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
 
 
+def parent_fullname(parent: str, thread: str) -> str | None:
+    """Reddit's fullname of what a comment answers. The data request writes a bare id: the thread's
+    own id is the post (`t3_`), any other id a comment (`t1_`)."""
+    parent = parent.strip()
+    if parent.startswith(("t1_", "t3_")):
+        return parent
+    if not BASE36.match(parent):
+        return None
+    return f"t3_{parent}" if parent.lower() == thread.lower() else f"t1_{parent}"
+
+
 def _path(permalink: str) -> str:
     """The API's permalinks are paths (`/r/sub/comments/…`); the CSV's are full URLs."""
     parts = urlsplit(permalink)
@@ -133,7 +144,7 @@ class Importer(BaseImporter):
             "subreddit": row.get("subreddit", ""),
             "created_utc": created,
             "link_id": f"t3_{thread.group(1)}" if thread else None,
-            "parent_id": parent if parent.startswith(("t1_", "t3_")) else None,
+            "parent_id": parent_fullname(parent, thread.group(1) if thread else ""),
             "gilded": _int(row.get("gildings", "")),
         }
         rest = {k: row[k] for k in ("ip", "link", "parent", "media") if row.get(k)}

@@ -160,7 +160,10 @@ def test_an_import_stores_what_the_archive_holds_and_lists_what_it_lacks(make_us
     job.refresh_from_db()
     files = {m.media_id: m for m in job.media_files.all()}
     missing = files["498092266878953"]
-    assert (missing.status, missing.last_error) == ("failed", "not in the archive and no URL to fetch it from")
+    assert (missing.status, missing.last_error) == (
+        "failed",
+        f"{missing.extra['missing_from_archive']}: not in the archive and no URL to fetch it from",
+    )
     assert missing.extra["missing_from_archive"] == PHOTO
     assert files["2022020720200"].status == MediaFile.Status.DONE
     assert files["2022020720200"].content_type == "video/mp4"
@@ -169,3 +172,91 @@ def test_an_import_stores_what_the_archive_holds_and_lists_what_it_lacks(make_us
     assert job.records.filter(data__story__icontains="tilføjet").count() == 2
     assert "archive covers 2009-05-21 to 2020-01-04" in job.notes
     assert any(n.startswith("1 files the archive's data names are not in it") for n in job.notes)
+
+
+def test_every_form_of_media_file_name_gives_the_platforms_id_and_one_file_is_one_item():
+    from platforms.sandbox.media import image, video
+
+    top = "facebook-ada-2025-01-02/"
+    posts = "your_facebook_activity/posts"
+    clip = video("fbclip", seconds=0.2, width=32, height=32)
+    members = {
+        f"{top}{posts}/album/0.json": json.dumps(
+            {
+                "name": "Trip",
+                "photos": [
+                    {"uri": f"{posts}/media/Trip_a1/120_0_o_10158000000000001.jpg", "creation_timestamp": 1700000000},
+                    {"uri": f"{posts}/media/Trip_a1/10158000000000002.jpg", "creation_timestamp": 1700000001},
+                ],
+            }
+        ),
+        f"{top}{posts}/your_videos.json": json.dumps(
+            {"videos_v2": [{"uri": f"{posts}/media/videos/10158000000000003.mp4", "creation_timestamp": 1700000002}]}
+        ),
+        f"{top}{posts}/your_posts__check_ins__photos_and_videos_1.json": json.dumps(
+            [
+                {
+                    "timestamp": 1700000003,
+                    "data": [{"post": "Watch this"}],
+                    "attachments": [
+                        {"data": [{"media": {"uri": f"{posts}/media/videos/10158000000000003.mp4"}}]},
+                        {"data": [{"media": {"uri": f"{posts}/media/Trip_a1/gone_n_10158000000000009.jpg"}}]},
+                    ],
+                }
+            ]
+        ),
+        f"{top}{posts}/media/Trip_a1/120_0_o_10158000000000001.jpg": image("o-form"),
+        f"{top}{posts}/media/Trip_a1/10158000000000002.jpg": image("album-form"),
+        f"{top}{posts}/media/videos/10158000000000003.mp4": clip,
+    }
+    _, _, rows = read(members)
+    ids = [(r[0], r[1]["id"]) for r in rows]
+    assert ids[:3] == [
+        ("photos", "10158000000000001"),
+        ("photos", "10158000000000002"),
+        ("videos", "10158000000000003"),
+    ]
+    post = rows[3]
+    # The post's video is the video its own file names, not a made-up id of the post's.
+    assert [m.media_id for m in post[2]] == ["10158000000000003", "10158000000000009"]
+    assert post[2][1].member == f"{posts}/media/Trip_a1/gone_n_10158000000000009.jpg"
+
+
+@pytest.mark.django_db
+def test_a_video_two_records_name_is_one_media_file_and_an_absent_file_is_named(
+    make_user, platforms, settings, tmp_path
+):
+    from platforms.sandbox.media import video
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    posts = "your_facebook_activity/posts"
+    clip = video("fbclip2", seconds=0.2, width=32, height=32)
+    members = {
+        f"{posts}/your_videos.json": json.dumps(
+            {"videos_v2": [{"uri": f"{posts}/media/videos/10158000000000003.mp4", "creation_timestamp": 1700000002}]}
+        ),
+        f"{posts}/your_posts__check_ins__photos_and_videos_1.json": json.dumps(
+            [
+                {
+                    "timestamp": 1700000003,
+                    "attachments": [
+                        {"data": [{"media": {"uri": f"{posts}/media/videos/10158000000000003.mp4"}}]},
+                        {"data": [{"media": {"uri": f"{posts}/media/album_x/gone_n_10158000000000009.jpg"}}]},
+                    ],
+                }
+            ]
+        ),
+        f"{posts}/media/videos/10158000000000003.mp4": clip,
+    }
+    job = uploaded_job(make_user("ada"), "facebook", zip_bytes(members))
+    job_import(job)
+    files = {m.media_id: m for m in job.media_files.all()}
+    assert set(files) == {"10158000000000003", "10158000000000009"}
+    assert files["10158000000000003"].status == MediaFile.Status.DONE
+    assert files["10158000000000003"].record_ids == ["10158000000000003", job.records.get(resource="posts").external_id]
+    assert files["10158000000000009"].last_error == (
+        f"{posts}/media/album_x/gone_n_10158000000000009.jpg: not in the archive and no URL to fetch it from"
+    )

@@ -169,3 +169,28 @@ def test_an_import_stores_photos_and_videos_and_records_the_profile(make_user, p
     assert job.account == {"username": "ada", "name": "Adä"}
     assert job.records.filter(resource="stories").count() == 1
     assert "archive covers 2024-01-01 to 2024-04-01" in job.notes
+
+
+def test_a_video_named_without_an_extension_is_known_by_its_bytes_and_listed_when_absent():
+    from platforms.sandbox.media import video
+
+    posts = [
+        {"media": [{"uri": "media/posts/202405/17933333333333333", "creation_timestamp": 1714521600}]},
+        {"media": [{"uri": "media/posts/202405/17944444444444444", "creation_timestamp": 1714521601}]},
+    ]
+    clip = video("igclip", seconds=0.2, width=32, height=32)
+    found = {
+        f"{ROOT}/media/posts_1.json": json.dumps(posts),  # the 2025 layout: media/, not content/
+        "instagram-ada-2025-01-02/media/posts/202405/17933333333333333": clip,
+    }
+    found = {k.replace("2024-05-30", "2025-01-02"): v for k, v in found.items()}
+    importer = importer_for("instagram")
+    archive = archive_open(io.BytesIO(zip_bytes(found)))
+    rows = list(importer.records(archive))
+    present, absent = rows[0], rows[1]
+    assert present[1]["media_type"] == "VIDEO"
+    assert (present[2][0].kind, present[2][0].ext) == ("video", "mp4")
+    assert present[2][0].member == "instagram-ada-2025-01-02/media/posts/202405/17933333333333333"
+    # Absent: still a media item, named, so the import lists it as missing.
+    assert (absent[2][0].media_id, absent[2][0].member) == ("17944444444444444", "media/posts/202405/17944444444444444")
+    assert not archive.exists(absent[2][0].member)

@@ -150,3 +150,22 @@ def test_an_import_leaves_linked_media_to_the_downloader(make_user, platforms, s
     ]
     assert job.account == {"name": "ada", "created_utc": 1425445567.0}
     assert job.skipped_records[0]["record_id"] == "bad!"
+
+
+def test_a_bare_parent_id_becomes_reddits_fullname_of_the_post_or_the_comment():
+    permalink = "https://www.reddit.com/r/pics/comments/abc1/x/{}/"
+    link = "https://www.reddit.com/r/pics/comments/abc1/x/"
+    comments = [
+        ["c1", permalink.format("c1"), "2024-05-18 04:35:32 UTC", "", "pics", "0", link, "abc1", "Top", ""],
+        ["c2", permalink.format("c2"), "2024-05-18 04:36:32 UTC", "", "pics", "0", link, "c1", "Reply", ""],
+        ["c3", permalink.format("c3"), "2024-05-18 04:37:32 UTC", "", "pics", "0", link, "t1_c2", "Deeper", ""],
+        ["c4", permalink.format("c4"), "2024-05-18 04:38:32 UTC", "", "pics", "0", link, "", "No parent", ""],
+    ]
+    archive = archive_open(
+        io.BytesIO(zip_bytes({"comments.csv": table(COMMENT_COLUMNS, comments), "statistics.csv": "statistic,value\n"}))
+    )
+    importer = importer_for("reddit")
+    rows = list(importer.records(archive))
+    parents = {r[1]["id"]: r[1].get("parent_id") for r in rows}
+    assert parents == {"c1": "t3_abc1", "c2": "t1_c1", "c3": "t1_c2", "c4": None}
+    assert {r[1]["link_id"] for r in rows} == {"t3_abc1"}

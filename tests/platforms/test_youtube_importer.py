@@ -146,7 +146,8 @@ def test_original_video_files_are_matched_to_their_rows_by_title(sample):
     assert videos["xyz987uvw65"].member == f"{BASE}/videos/A very long title about cooking pasta at.mp4"
     assert videos["dup00000001"].member == f"{BASE}/videos/Same name.mp4"
     assert videos["dup00000002"].member == f"{BASE}/videos/Same name(1).mp4"
-    assert videos["gone0000001"].member is None and videos["gone0000001"].url == ""
+    # Not in this part of the Takeout: named as Takeout names it, so the failure says what to look for.
+    assert videos["gone0000001"].member == f"{BASE}/videos/Not in this part.mp4" and videos["gone0000001"].url == ""
     assert videos["abc123def45"].ext == "mp4" and videos["abc123def45"].extra["duration_ms"] == 90000
 
 
@@ -218,8 +219,39 @@ def test_an_import_keeps_the_original_videos_though_the_api_has_none(make_user, 
     job.refresh_from_db()
     videos = {m.media_id: m for m in job.media_files.filter(kind="video")}
     assert {k: m.status for k, m in videos.items() if m.status != "done"} == {"gone0000001": "failed"}
-    assert videos["gone0000001"].last_error == "not in the archive and no URL to fetch it from"
+    assert videos["gone0000001"].last_error == (
+        f"{BASE}/videos/Not in this part.mp4: not in the archive and no URL to fetch it from"
+    )
     assert videos["abc123def45"].content_type == "video/mp4" and videos["abc123def45"].ext == "mp4"
     assert job.media_files.filter(kind="image", status=MediaFile.Status.PENDING).count() == 3
     assert job.account["id"] == "UC1"
     assert "archive covers 2020-11-20 to 2024-01-01" in job.notes
+
+
+def test_a_2025_takeout_with_its_own_folder_and_column_names_is_read_by_meaning():
+    from platforms.sandbox.media import video
+
+    base = "Takeout/YouTube and YouTube Music"
+    columns = ["Video Id", "Duration (ms)", "Video title", "Video description", "Channel Id", "Video privacy",
+               "Video state", "Create timestamp", "Publish timestamp"]  # fmt: skip
+    rows_2025 = [["new00000001", "2000", "Mountains", "Up high", "UC9", "PUBLIC", "PROCESSED",
+                  "2025-02-01T10:00:00+00:00", "2025-02-01T11:00:00+00:00"]]  # fmt: skip
+    clip = video("yt2025", seconds=0.2, width=32, height=32)
+    _, _, rows = read(
+        {
+            f"{base}/Video metadata/videos.csv": table(columns, rows_2025),
+            f"{base}/Videos/Mountains.mp4": clip,
+            f"{base}/Channels/Channel.csv": table(["Channel Id", "Channel Title (Original)"], [["UC9", "Ada"]]),
+        }
+    )
+    assert [(r[0], r[1]["id"]) for r in rows] == [("channels", "UC9"), ("videos", "new00000001")]
+    record = rows[1][1]
+    assert record["snippet"] == {
+        "publishedAt": "2025-02-01T11:00:00Z",
+        "channelId": "UC9",
+        "title": "Mountains",
+        "description": "Up high",
+    }
+    assert record["status"] == {"privacyStatus": "public", "uploadStatus": "processed"}
+    assert record["contentDetails"] == {"duration": "PT2S"}
+    assert rows[1][2][0].member == f"{base}/Videos/Mountains.mp4"
