@@ -64,6 +64,7 @@ def import_job_create(
     upload_size: int | None,
     job_id: uuid.UUID | None = None,
     enqueue: bool = True,
+    skip_sensitive: bool = False,
 ) -> ExportJob:
     """An export job whose records come from an uploaded archive. Unlike an API export it needs no
     connected account (media the archive lacks are fetched from public URLs)."""
@@ -84,6 +85,7 @@ def import_job_create(
             upload_size=upload_size,
             formats=formats,
             include_media=True,
+            options={"skip_sensitive": True} if skip_sensitive else {},
             step="Waiting for a worker",
         )
         if enqueue:

@@ -170,6 +170,8 @@ class BaseImporter:
     def why_not_read(self, name: str) -> str:
         if name in self.left_out:
             return self.left_out[name]
+        if self.skip_sensitive and any(p.search(name) for p in self.sensitive):
+            return LEFT_OUT
         for pattern, reason in self.others:
             if pattern.search(name):
                 return reason

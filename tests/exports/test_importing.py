@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def test_an_x_archive_becomes_records_and_stored_media(alice, storage_dir, empty
     job_import(job)
     job.refresh_from_db()
 
-    assert job.records_count == len(x_tweets())
+    assert job.records_count == len(x_tweets()) + 1  # and the profile, with its avatar
     assert job.skipped_records == []
     images, videos = x_media_count()
     files = list(job.media_files.all())
@@ -137,7 +138,10 @@ def test_media_neither_in_the_archive_nor_at_a_url_are_failed_with_that_reason(a
     recorder.add_media(ImportedMedia(member=None, url="https://pbs.twimg.com/media/a.jpg", media_id="m2"))
     recorder.flush()
     rows = {m.media_id: m for m in recorder.job.media_files.all()}
-    assert (rows["m1"].status, rows["m1"].last_error) == ("failed", "not in the archive and no URL to fetch it from")
+    assert (rows["m1"].status, rows["m1"].last_error) == (
+        "failed",
+        "data/tweets_media/gone.jpg: not in the archive and no URL to fetch it from",
+    )
     assert (rows["m2"].status, rows["m2"].source_url) == ("pending", "https://pbs.twimg.com/media/a.jpg")
 
 
@@ -282,7 +286,10 @@ def test_limits_can_come_from_the_environment(monkeypatch):
 
 def test_a_data_file_too_large_to_read_fails_the_import_and_its_upload_is_deleted(alice, storage_dir, settings):
     settings.STAREXPORT = {**settings.STAREXPORT, "IMPORT_MAX_JSON_BYTES": 100}
-    job = uploaded_job(alice, "twitter", zip_bytes({"data/tweets.js": ytd("tweets", x_tweets()[:2])}))
+    # tweets.js is read item by item; the other data files are read whole, within the limit.
+    members = x_archive_members(media=False)
+    members["data/tweets.js"] = ytd("tweets", [])
+    job = uploaded_job(alice, "twitter", zip_bytes(members))
     with pytest.raises(ExtractorError, match="one data file may be at most 100 bytes"):
         job_import(job)
     assert files_under(storage_dir) == []
@@ -405,7 +412,7 @@ def test_the_command_turns_an_x_archive_into_a_verified_export_archive(command, 
     assert result.returncode == 0, result.stderr
     archive = Path(result.stdout.strip().splitlines()[-1])
     assert archive.is_file() and archive.is_relative_to(command.media_root)
-    assert "Done: 56 records" in result.stderr
+    assert "Done: 57 records" in result.stderr
 
     images, videos = x_media_count()
     output = verify_archive(archive, "twitter", "--media", "--csv")
@@ -456,3 +463,69 @@ def test_a_refused_archive_exits_1_with_the_reason_and_is_not_stored(command, bo
     assert message in result.stderr
     assert files_under(command.media_root) == [] and files_under(command.tmp) == []
     assert not ExportJob.objects.exists()
+
+
+def x_archive_with_everything() -> dict:
+    from platforms.sandbox.media import image
+
+    members = x_archive_members()
+    members["data/like.js"] = ytd("like", [{"like": {"tweetId": "111", "fullText": "Liked this", "expandedUrl": "u"}}])
+    members["data/direct-messages.js"] = ytd(
+        "direct_messages",
+        [
+            {
+                "dmConversation": {
+                    "conversationId": "1-2",
+                    "messages": [
+                        {
+                            "messageCreate": {
+                                "id": "900",
+                                "senderId": "1",
+                                "recipientId": "2",
+                                "text": "hi",
+                                "mediaUrls": ["https://ton.twitter.com/dm/900/1/photo.jpg"],
+                                "createdAt": "2022-01-01T00:00:00.000Z",
+                            }
+                        }
+                    ],
+                }
+            }
+        ],
+    )
+    members["data/direct_messages_media/900-photo.jpg"] = image("dm")
+    members["data/ip-audit.js"] = ytd("ip_audit", [{"ipAudit": {"loginIp": "10.0.0.1"}}])
+    members["data/tweets_media/1-orphan.jpg"] = image("orphan")
+    return members
+
+
+def test_an_import_accounts_for_every_member_of_the_archive(alice, storage_dir):
+    members = x_archive_with_everything()
+    job = uploaded_job(alice, "twitter", zip_bytes(members))
+    job_import(job)
+    job.refresh_from_db()
+    resources = Counter(job.records.values_list("resource", flat=True))
+    assert resources == {"tweets": len(x_tweets()), "profile": 1, "likes": 1, "direct_messages": 1}
+    dm = job.media_files.get(media_id="dm_900_0")
+    assert (
+        dm.status == MediaFile.Status.DONE and dm.extra["archive_member"] == "data/direct_messages_media/900-photo.jpg"
+    )
+    assert "data/ip-audit.js: sign-in and device records, not content" in job.notes
+    assert "data/tweets_media/1-orphan.jpg: a file no data file of the archive refers to" in job.notes
+    # Every member is read, used by a record, or named in a note with its reason.
+    used = set(job.media_files.exclude(extra__archive_member=None).values_list("extra__archive_member", flat=True))
+    data = {n for n in members if n.endswith(".js")}
+    named = {n for n in members if any(note.startswith(f"{n}: ") for note in job.notes)}
+    assert used | data | named == set(members)
+
+
+def test_messages_and_history_can_be_left_out(alice, storage_dir):
+    data = zip_bytes(x_archive_with_everything())
+    job = uploaded_job(alice, "twitter", data)
+    job.options = {"skip_sensitive": True}
+    job.save(update_fields=["options"])
+    job_import(job)
+    job.refresh_from_db()
+    assert not job.records.filter(resource="direct_messages").exists()
+    assert not job.media_files.filter(media_id="dm_900_0").exists()
+    assert "data/direct-messages.js: left out, as asked (messages and history)" in job.notes
+    assert "data/direct_messages_media/900-photo.jpg: left out, as asked (messages and history)" in job.notes

@@ -23,8 +23,11 @@ def sample():
 def test_every_tweet_of_the_real_archive_is_read(sample):
     importer, _, rows = sample
     assert importer.skipped == []
-    assert [r[0] for r in rows] == ["tweets"] * len(x_tweets())
-    assert [r[1]["id"] for r in rows] == [t["tweet"]["id_str"] for t in x_tweets()]
+    assert [r[0] for r in rows] == ["tweets"] * len(x_tweets()) + ["profile"]
+    assert [r[1]["id"] for r in rows[:-1]] == [t["tweet"]["id_str"] for t in x_tweets()]
+    profile, avatar = rows[-1][1], rows[-1][2]
+    assert (profile["id"], profile["username"]) == ("20077771", "andreruffert")
+    assert [(m.media_id, m.member) for m in avatar] == [("20077771_avatar", "data/profile_media/20077771-a.jpg")]
 
 
 def test_a_tweet_takes_the_shape_the_api_v2_gives():
@@ -65,7 +68,7 @@ def test_a_reply_names_the_tweet_it_replies_to():
 def test_media_ids_and_urls_are_the_extractors(sample):
     _, _, rows = sample
     extractor = get_extractor("twitter")
-    for _, record, media in rows:
+    for _, record, media in rows[:-1]:
         expected = [(m.media_id, m.url, m.kind) for m in extractor.media_for(record)]
         assert [(m.media_id, m.url, m.kind) for m in media] == expected
 
