@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from django.conf import settings
@@ -42,7 +43,7 @@ from platforms.importer import (
     BaseImporter,
     ImportedMedia,
     archive_check_platform,
-    archive_open,
+    archive_open_parts,
 )
 from platforms.models import Platform
 from platforms.registry import available, importer_available
@@ -65,6 +66,7 @@ def import_job_create(
     job_id: uuid.UUID | None = None,
     enqueue: bool = True,
     skip_sensitive: bool = False,
+    upload_parts: list[str] | None = None,
 ) -> ExportJob:
     """An export job whose records come from an uploaded archive. Unlike an API export it needs no
     connected account (media the archive lacks are fetched from public URLs)."""
@@ -85,7 +87,10 @@ def import_job_create(
             upload_size=upload_size,
             formats=formats,
             include_media=True,
-            options={"skip_sensitive": True} if skip_sensitive else {},
+            options={
+                **({"skip_sensitive": True} if skip_sensitive else {}),
+                **({"upload_parts": list(upload_parts)} if upload_parts else {}),
+            },
             step="Waiting for a worker",
         )
         if enqueue:
@@ -276,13 +281,19 @@ def job_import(job: ExportJob) -> None:
     """The fetch step of an import: check the uploaded archive, then record what it holds."""
     if not job.upload_name:
         raise ExtractorError("This import has no uploaded archive.")
+    names = upload_names(job)
     try:
-        upload = default_storage.open(job.upload_name, "rb")
-    except (FileNotFoundError, OSError) as exc:
-        raise ExtractorError(f"The uploaded archive is gone from storage ({exc}); upload it again.") from exc
-    try:
-        with upload:
-            reader = archive_open(upload, size=job.upload_size or None)
+        with ExitStack() as stack:
+            parts = []
+            for position, name in enumerate(names):
+                try:
+                    upload = stack.enter_context(default_storage.open(name, "rb"))
+                except (FileNotFoundError, OSError) as exc:
+                    raise ExtractorError(
+                        f"The uploaded archive is gone from storage ({exc}); upload it again."
+                    ) from exc
+                parts.append((upload, (job.upload_size or None) if position == 0 else None))
+            reader = archive_open_parts(parts)
             try:
                 importer = archive_check_platform(reader, job.platform_id)
                 recorder = ImportRecorder(job, reader, importer)
@@ -293,7 +304,8 @@ def job_import(job: ExportJob) -> None:
     except ExtractorError as exc:
         # Trying again cannot help an archive that was refused, and a hostile one is not kept.
         if exc.code in FINAL_CODES:
-            _delete_quietly(job.upload_name)
+            for name in names:
+                _delete_quietly(name)
         raise
     notes = [recorder.coverage_note(), *importer.notes, *recorder.unread_notes()]
     if recorder.missing:
@@ -311,7 +323,13 @@ def job_import(job: ExportJob) -> None:
     )
     job.refresh_from_db()
     # The upload has served its purpose: what it held is now records and content-addressed media.
-    _delete_quietly(job.upload_name)
+    for name in names:
+        _delete_quietly(name)
+
+
+def upload_names(job: ExportJob) -> list[str]:
+    """The uploaded archive, and the other parts of the same download when it came in several."""
+    return [job.upload_name, *(job.options or {}).get("upload_parts", [])]
 
 
 def _delete_quietly(name: str) -> None:

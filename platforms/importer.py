@@ -565,6 +565,46 @@ def archive_open(fileobj: IO[bytes], *, size: int | None = None) -> ArchiveReade
     raise damaged("it is neither a ZIP nor a tar.gz file.")
 
 
+class PartsReader(ArchiveReader):
+    """The parts of one download read as one archive: Takeout and Meta split a big download into
+    `…-001.zip`, `…-002.zip`, …, and a record in one part often names a file in another."""
+
+    kind = "parts"
+
+    def __init__(self, readers: list[ArchiveReader]):
+        sizes: dict[str, int] = {}
+        self.owner: dict[str, ArchiveReader] = {}
+        for reader in readers:
+            for name, size in reader.sizes.items():
+                # Takeout repeats a few files (archive_browser.html) in every part: one is enough.
+                if name not in sizes:
+                    sizes[name] = size
+                    self.owner[name] = reader
+        super().__init__(sizes, sum(r.packed_size for r in readers))
+        self.readers = readers
+        _check_totals(len(sizes), self.total, self.packed_size)
+
+    def _open(self, name: str) -> IO[bytes]:
+        return self.owner[name]._open(name)
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+
+def archive_open_parts(parts: list[tuple[IO[bytes], int | None]]) -> ArchiveReader:
+    """Several parts of one download (each checked as an archive of its own) as one archive."""
+    readers: list[ArchiveReader] = []
+    try:
+        for fileobj, size in parts:
+            readers.append(archive_open(fileobj, size=size))
+        return readers[0] if len(readers) == 1 else PartsReader(readers)
+    except ExtractorError:
+        for reader in readers:
+            reader.close()
+        raise
+
+
 def platform_detected(names: list[str]) -> str | None:
     for slug in importer_slugs():
         if importer_available(slug) and get_importer(slug).detect(names):
@@ -588,9 +628,10 @@ def archive_check_platform(reader: ArchiveReader, slug: str) -> BaseImporter:
     raise WrongPlatform(f"This does not look like {wanted.article} {wanted.name} archive: {wanted.expected}")
 
 
-def archive_inspect(fileobj: IO[bytes], *, platform_slug: str, size: int | None = None) -> None:
-    """Refuse a hostile archive, or one of another platform, before it is stored or queued."""
-    reader = archive_open(fileobj, size=size)
+def archive_inspect(fileobj: IO[bytes] | list, *, platform_slug: str, size: int | None = None) -> None:
+    """Refuse a hostile archive, or one of another platform, before it is stored or queued. Several
+    parts of one download are given as a list of (file, size)."""
+    reader = archive_open_parts(fileobj if isinstance(fileobj, list) else [(fileobj, size)])
     try:
         archive_check_platform(reader, platform_slug)
     finally:
