@@ -21,7 +21,15 @@ from platforms import registry
 from platforms.base import ExtractorError
 from platforms.importer import ImportedMedia, archive_open
 from tests.conftest import ROOT, seed_platforms, verify_archive, worker_env
-from tests.fixtures.archives import uploaded_job, x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
+from tests.fixtures.archives import (
+    tar_gz_bytes,
+    uploaded_job,
+    x_archive_members,
+    x_media_count,
+    x_tweets,
+    ytd,
+    zip_bytes,
+)
 
 MB = 1024 * 1024
 
@@ -519,13 +527,68 @@ def test_an_import_accounts_for_every_member_of_the_archive(alice, storage_dir):
 
 
 def test_messages_and_history_can_be_left_out(alice, storage_dir):
-    data = zip_bytes(x_archive_with_everything())
-    job = uploaded_job(alice, "twitter", data)
-    job.options = {"skip_sensitive": True}
-    job.save(update_fields=["options"])
+    job = uploaded_job(alice, "twitter", zip_bytes(x_archive_with_everything()), skip_sensitive=True)
     job_import(job)
     job.refresh_from_db()
     assert not job.records.filter(resource="direct_messages").exists()
     assert not job.media_files.filter(media_id="dm_900_0").exists()
     assert "data/direct-messages.js: left out, as asked (messages and history)" in job.notes
     assert "data/direct_messages_media/900-photo.jpg: left out, as asked (messages and history)" in job.notes
+
+
+def split_takeout() -> list[tuple[str, bytes]]:
+    """A Takeout in three parts: the data in a ZIP, the videos in a second ZIP and a .tgz."""
+    from tests.platforms.test_youtube_importer import members
+
+    whole = members(public=False)
+    data = {k: v for k, v in whole.items() if "/videos/" not in k}
+    videos = sorted(k for k in whole if "/videos/" in k)
+    return [
+        ("takeout-20250102T030405Z-001.zip", zip_bytes(data)),
+        ("takeout-20250102T030405Z-002.zip", zip_bytes({k: whole[k] for k in videos[:2]})),
+        ("takeout-20250102T030405Z-003.tgz", tar_gz_bytes({k: whole[k] for k in videos[2:]})),
+    ]
+
+
+def test_a_takeout_split_into_parts_imports_as_one(alice, storage_dir):
+    (first, data), *others = split_takeout()
+    job = uploaded_job(alice, "youtube", data, first, parts=others)
+    job_import(job)
+    job.refresh_from_db()
+    videos = {m.media_id: m for m in job.media_files.filter(kind="video")}
+    assert {k: m.status for k, m in videos.items()} == {
+        "abc123def45": "done",
+        "xyz987uvw65": "done",
+        "dup00000001": "done",
+        "dup00000002": "done",
+        "gone0000001": "failed",
+        next(k for k in videos if k.startswith("takeout_")): "done",
+    }
+    assert {m.extra["archive_member"].rsplit("/", 1)[-1] for m in videos.values() if m.status == "done"} == {
+        "Demo_ part 1.mp4",
+        "A very long title about cooking pasta at.mp4",
+        "Same name.mp4",
+        "Same name(1).mp4",
+        "Live stream 2024.webm",
+    }
+    assert job.records.filter(resource="videos").count() == 6
+    # Every part is deleted once read.
+    assert [n for n in files_under(storage_dir) if n.startswith("uploads/")] == []
+
+
+def test_the_command_imports_every_part_of_a_split_takeout(command, bob, tmp_path):
+    paths = []
+    for name, data in split_takeout():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    result = command("--user", "bob", "--platform", "youtube", *paths)
+    assert result.returncode == 0, result.stderr
+    archive = Path(result.stdout.strip().splitlines()[-1])
+    output = verify_archive(archive, "youtube", "--media", "--csv")
+    assert "'videos': 5" in output
+    with zipfile.ZipFile(archive) as z:
+        failures = z.read("failures.csv").decode().splitlines()
+    assert failures[1:] == [
+        "gone0000001,gone0000001,,Takeout/YouTube and YouTube Music/videos/Not in this part.mp4: "
+        "not in the archive and no URL to fetch it from"
+    ]
