@@ -104,6 +104,22 @@ def uris(item: Any) -> Iterator[dict]:
             yield from uris(value)
 
 
+def entries(data: Any) -> list:
+    """The entries of an activity file: its list, or every list its object holds, one level down
+    too (`{"event_responses_v2": {"events_joined": [...], "events_declined": [...]}}`)."""
+    if isinstance(data, list):
+        return data
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for value in data.values():
+        if isinstance(value, list):
+            found.extend(value)
+        elif isinstance(value, dict):
+            found.extend(v for inner in value.values() if isinstance(inner, list) for v in inner)
+    return found or ([data] if data else [])
+
+
 class MetaArchive(BaseImporter):
     """The reading both Meta importers share. Subclasses set `activity_files`:
     (pattern, resource) for the data files read as activity records."""
@@ -182,9 +198,7 @@ class MetaArchive(BaseImporter):
                         resource, data["messages"], lambda m, c=context, r=resource: self.activity(r, m, c), where=name
                     )
                     continue
-                if isinstance(data, dict):
-                    data = next((v for v in data.values() if isinstance(v, list)), [data] if data else [])
-                yield from self.each(resource, data, lambda i, r=resource: self.activity(r, i, {}), where=name)
+                yield from self.each(resource, entries(data), lambda i, r=resource: self.activity(r, i, {}), where=name)
 
     def activity(self, resource: str, item: Any, context: dict) -> tuple[dict, list[ImportedMedia]]:
         if not isinstance(item, dict):
