@@ -213,6 +213,10 @@ class Importer(BaseImporter):
             record["archive"] = rest
         return record
 
+    def record_id(self, resource: str, record: dict) -> str:
+        # Chats, drafts and poll votes are no Reddit "thing": their own id is the record's.
+        return super().record_id(resource, record) or str(record.get("id") or "")
+
     @staticmethod
     def imported(item) -> ImportedMedia:
         return ImportedMedia.from_item(item)

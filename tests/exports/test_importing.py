@@ -192,10 +192,26 @@ def every_platform():
         ("youtube", lambda: zip_bytes(test_youtube_importer.members(public=False))),
         ("reddit", lambda: zip_bytes(test_reddit_importer.members(links=False))),
         ("github", lambda: test_github_importer.tar_gz(test_github_importer.members(all_git=True))),
+        # Each platform's other content files, in the newer layouts.
+        ("twitter", lambda: zip_bytes(x_archive_with_everything())),
+        ("facebook", lambda: zip_bytes(test_facebook_importer.activity_members())),
+        ("instagram", lambda: zip_bytes(test_instagram_importer.activity_members())),
+        ("youtube", lambda: zip_bytes(test_youtube_importer.everything())),
+        ("reddit", lambda: zip_bytes(test_reddit_importer.everything())),
+        ("github", lambda: test_github_importer.tar_gz(test_github_importer.everything())),
     ]
 
 
-@pytest.mark.parametrize("slug, build", every_platform(), ids=[p[0] for p in every_platform()])
+def platform_ids() -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for slug, _ in every_platform():
+        seen[slug] = seen.get(slug, 0) + 1
+        ids.append(slug if seen[slug] == 1 else f"{slug}-everything")
+    return ids
+
+
+@pytest.mark.parametrize("slug, build", every_platform(), ids=platform_ids())
 def test_every_platform_s_archive_becomes_a_verified_export_archive(alice, storage_dir, connect, slug, build):
     connect(alice, slug)  # see test_an_import_needs_no_connected_account
     job = job_run_inline(uploaded_job(alice, slug, build()))
