@@ -7,7 +7,7 @@ from exports.importing import job_import
 from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import FACEBOOK_POSTS, mojibake, unaccounted, uploaded_job, zip_bytes
+from tests.fixtures.archives import FACEBOOK_POSTS, imported, mojibake, unaccounted, uploaded_job, zip_bytes
 
 PHOTO = "posts/media/Mobiloverforsler_uqsXWfBGvQ/28055_498092266878953_310909280_n_498092266878953.jpg"
 VIDEO = "posts/media/videos/1199405_10200191443018829_7953_n_2022020720200.mp4"
@@ -326,14 +326,8 @@ def activity_members() -> dict:
 
 @pytest.mark.django_db
 def test_every_activity_file_is_read_and_every_other_member_named(make_user, platforms, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
     members = activity_members()
-    job = uploaded_job(make_user("ada"), "facebook", zip_bytes(members))
-    job_import(job)
-    job.refresh_from_db()
+    job = imported(make_user("ada"), "facebook", zip_bytes(members), settings=settings, tmp_path=tmp_path)
     records = {(r.resource, r.data.get("message") or r.data["archive"].get("name")) for r in job.records.all()}
     assert records == {
         ("posts", "Før turen"),

@@ -10,7 +10,7 @@ from exports.importing import job_import
 from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import unaccounted, uploaded_job
+from tests.fixtures.archives import imported, unaccounted, uploaded_job
 
 USERS = [
     {
@@ -213,15 +213,10 @@ def everything() -> dict[str, bytes]:
 def test_issues_pull_requests_reviews_comments_releases_and_attachments_are_read(
     make_user, platforms, settings, tmp_path
 ):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
-    settings.VAR_DIR = tmp_path / "var"
     found = everything()
-    job = uploaded_job(make_user("ada"), "github", tar_gz(found), name="github-ada.tar.gz")
-    job_import(job)
-    job.refresh_from_db()
+    job = imported(
+        make_user("ada"), "github", tar_gz(found), settings=settings, tmp_path=tmp_path, name="github-ada.tar.gz"
+    )
     hello = "https://github.com/ada/hello"
     got = sorted((r.resource, r.external_id) for r in job.records.exclude(resource__in=["user", "repos"]))
     assert got == [

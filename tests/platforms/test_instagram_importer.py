@@ -8,7 +8,7 @@ from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_extractor
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import mojibake, unaccounted, uploaded_job, zip_bytes
+from tests.fixtures.archives import imported, mojibake, unaccounted, uploaded_job, zip_bytes
 
 ROOT = "instagram-ada-2024-05-30/your_instagram_activity"
 
@@ -231,14 +231,8 @@ def activity_members() -> dict:
 
 @pytest.mark.django_db
 def test_every_activity_file_is_read_and_every_other_member_named(make_user, platforms, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
     members = activity_members()
-    job = uploaded_job(make_user("ada"), "instagram", zip_bytes(members))
-    job_import(job)
-    job.refresh_from_db()
+    job = imported(make_user("ada"), "instagram", zip_bytes(members), settings=settings, tmp_path=tmp_path)
     assert sorted(job.records.values_list("resource", flat=True)) == [
         "comments", "likes", "media", "messages", "profile_photos", "saved"
     ]  # fmt: skip

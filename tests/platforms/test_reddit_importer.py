@@ -8,7 +8,7 @@ from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_extractor
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import unaccounted, uploaded_job, zip_bytes
+from tests.fixtures.archives import imported, unaccounted, uploaded_job, zip_bytes
 
 POST_COLUMNS = ["id", "permalink", "date", "ip", "subreddit", "gildings", "title", "url", "body"]
 COMMENT_COLUMNS = ["id", "permalink", "date", "ip", "subreddit", "gildings", "link", "parent", "body", "media"]
@@ -234,14 +234,8 @@ def everything(prefix: str = "export_ada_20250530/") -> dict:
 
 @pytest.mark.django_db
 def test_every_file_of_a_data_request_is_read_or_named(make_user, platforms, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
     found = everything()
-    job = uploaded_job(make_user("ada"), "reddit", zip_bytes(found))
-    job_import(job)
-    job.refresh_from_db()
+    job = imported(make_user("ada"), "reddit", zip_bytes(found), settings=settings, tmp_path=tmp_path)
     got = sorted(
         (r.resource, r.external_id) for r in job.records.exclude(resource__in=["submitted", "comments", "saved"])
     )

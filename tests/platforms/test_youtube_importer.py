@@ -8,7 +8,7 @@ from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_importer as importer_for
 from platforms.youtube.importer import duration
-from tests.fixtures.archives import unaccounted, uploaded_job, zip_bytes
+from tests.fixtures.archives import imported, unaccounted, uploaded_job, zip_bytes
 
 BASE = "Takeout/YouTube and YouTube Music"
 VIDEO_COLUMNS = [
@@ -314,14 +314,8 @@ def everything() -> dict:
 
 @pytest.mark.django_db
 def test_comments_subscriptions_and_history_are_read_and_the_rest_named(make_user, platforms, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
-    }
     found = everything()
-    job = uploaded_job(make_user("ada"), "youtube", zip_bytes(found))
-    job_import(job)
-    job.refresh_from_db()
+    job = imported(make_user("ada"), "youtube", zip_bytes(found), settings=settings, tmp_path=tmp_path)
     by_resource: dict = {}
     for record in job.records.order_by("position"):
         by_resource.setdefault(record.resource, []).append(record.data)
