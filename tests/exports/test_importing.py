@@ -608,3 +608,29 @@ def test_the_command_imports_every_part_of_a_split_takeout(command, bob, tmp_pat
         "gone0000001,gone0000001,,Takeout/YouTube and YouTube Music/videos/Not in this part.mp4: "
         "not in the archive and no URL to fetch it from"
     ]
+
+
+def test_the_import_page_offers_to_leave_out_messages_and_history_and_the_upload_keeps_the_choice(
+    alice, client, settings, tmp_path
+):
+    settings.VAR_DIR = tmp_path
+    client.force_login(alice)
+    page = client.get("/exports/import/").content.decode()
+    assert 'name="skip_sensitive"' in page and "Leave out messages and history" in page
+    jobs = []
+    for choice in (True, False):
+        data = zip_bytes(x_archive_members(media=False))
+        body = json.dumps({"platform": "twitter", "filename": "twitter.zip", "size": len(data)})
+        created = client.post("/exports/import/uploads", body, content_type="application/json").json()
+        put = client.put(
+            f"/exports/import/uploads/{created['id']}?offset=0", data, content_type="application/octet-stream"
+        )
+        assert put.status_code == 200
+        finished = client.post(
+            f"/exports/import/uploads/{created['id']}/finish",
+            json.dumps({"skip_sensitive": choice}),
+            content_type="application/json",
+        )
+        assert finished.status_code == 200, finished.content
+        jobs.append(ExportJob.objects.get(id=finished.json()["job"]))
+    assert [j.options.get("skip_sensitive", False) for j in jobs] == [True, False]
