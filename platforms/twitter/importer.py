@@ -50,7 +50,12 @@ OTHERS = (
     (re.compile(r"(?:^|/)data/manifest\.js$"), "the archive's own table of contents"),
     (re.compile(r"(?:^|/)(?:Your archive\.html|assets/)"), "the archive's offline viewer"),
 )  # fmt: skip
-MEDIA_DIRS = {"tweets": ("tweets_media", "tweet_media"), "deleted_tweets": ("deleted_tweets_media",)}
+COMMUNITY_FILES = re.compile(r"(?:^|/)data/community-tweet(?:-part\d+)?\.js$")
+MEDIA_DIRS = {
+    "tweets": ("tweets_media", "tweet_media"),
+    "deleted_tweets": ("deleted_tweets_media",),
+    "community_tweets": ("community_tweet_media",),
+}
 # API v2 media keys are the media id behind a prefix for its type.
 KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
 VIDEO_EXTS = ("mp4", "mov", "m4v")
@@ -246,7 +251,12 @@ class Importer(BaseImporter):
                 when = _v2_time(note.get("createdAt"))
                 if text and when:
                     self.notes_by_time.setdefault(when, []).append(text)
-        for resource, pattern in (("tweets", TWEET_FILES), ("deleted_tweets", DELETED_FILES)):
+        tweet_files = (
+            ("tweets", TWEET_FILES),
+            ("deleted_tweets", DELETED_FILES),
+            ("community_tweets", COMMUNITY_FILES),
+        )
+        for resource, pattern in tweet_files:
             for name in sorted((n for n in names if pattern.search(n)), key=_part_order):
                 # Item by item: a big archive's tweets.js is never whole in memory.
                 items = self.js_items(archive, name)

@@ -128,6 +128,7 @@ class Importer(BaseImporter):
         (re.compile(r"/(?:video metadata|[^/]*metad[^/]*)/[^/]*(?:recordings|texts)[^/]*\.csv$", re.I),
          "where videos were recorded and their translated titles; the videos themselves are read"),
         (re.compile(r"/(?:live chats|my-live-chat-messages)/", re.I), "live chat messages in others' streams"),
+        (re.compile(r"^(?:.*/)?Takeout/(?!YouTube)[^/]+/", re.I), "another Google product's data, not YouTube's"),
     )  # fmt: skip
     sensitive = (re.compile(r"/[^/]*(?:watch|search)[^/]*\.(?:json|html)$", re.I),)
 

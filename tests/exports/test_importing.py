@@ -23,6 +23,7 @@ from platforms.importer import ImportedMedia, archive_open
 from tests.conftest import ROOT, seed_platforms, verify_archive, worker_env
 from tests.fixtures.archives import (
     tar_gz_bytes,
+    unaccounted,
     uploaded_job,
     x_archive_members,
     x_media_count,
@@ -214,15 +215,30 @@ def platform_ids() -> list[str]:
 @pytest.mark.parametrize("slug, build", every_platform(), ids=platform_ids())
 def test_every_platform_s_archive_becomes_a_verified_export_archive(alice, storage_dir, connect, slug, build):
     connect(alice, slug)  # see test_an_import_needs_no_connected_account
-    job = job_run_inline(uploaded_job(alice, slug, build()))
+    data = build()
+    job = job_run_inline(uploaded_job(alice, slug, data))
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
     assert job.records_count > 0 and job.media_files.filter(status="pending").count() == 0
     flags = ["--csv", *(["--media"] if job.media_done else [])]
     verify_archive(storage_dir / job.archive_name, slug, *flags)
     with zipfile.ZipFile(storage_dir / job.archive_name) as archive:
         document = json.loads(archive.read(f"{job.base_name}.json"))
+        failures = archive.read("failures.csv").decode()
     assert sum(len(r) for r in document["records"].values()) == job.records_count
     assert len(document["media"]) == job.media_done and len(document["failures"]) == job.media_failed
+    assert document["notes"] == job.notes
+    original = archive_open(io.BytesIO(data))
+    # Every file the archive holds is kept byte for byte; every absent one is named in failures.csv.
+    for media in job.media_files.all():
+        if media.status == MediaFile.Status.DONE and media.extra.get("archive_member"):
+            stored = default_storage.open(media.stored_name).read()
+            assert stored == original.open(media.extra["archive_member"]).read()
+        if media.status == MediaFile.Status.FAILED and not media.extra.get("archive_member"):
+            assert media.extra.get("missing_from_archive") and media.extra["missing_from_archive"] in failures
+    # Every other member is named in the notes: what is left are the data files the import read.
+    folders = [m.extra["archive_folder"] for m in job.media_files.exclude(extra__archive_folder=None)]
+    left = {n for n in unaccounted(job, original.namelist()) if not any(n.startswith(f) for f in folders)}
+    assert all(n.endswith((".json", ".js", ".csv", ".html")) for n in left), left
 
 
 def test_an_import_needs_no_connected_account(alice, storage_dir):

@@ -355,3 +355,10 @@ def test_watch_and_search_history_can_be_left_out():
     assert importer.why_not_read("Takeout/YouTube and YouTube Music/history/watch-history.json") == (
         "left out, as asked (messages and history)"
     )
+
+
+def test_another_google_product_in_the_same_takeout_is_named_as_such():
+    importer, archive, _ = read({**members(files=False), "Takeout/Google Photos/album/a.jpg": b"x"})
+    assert importer.unread(archive.namelist())["Takeout/Google Photos/album/a.jpg"] == (
+        "another Google product's data, not YouTube's"
+    )
