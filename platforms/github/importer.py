@@ -7,7 +7,9 @@ Layout (at the top of the archive):
                                 private, created_at, default_branch, git_url
                                 (`tarball://root/repositories/<owner>/<name>.git`), wiki_url, labels, …
     repositories/<owner>/<name>.git/…  each repository's complete git data (a bare repository)
-    issues_…, pull_requests_…, releases_…, attachments/ …  (not imported: the API export has no such records)
+    issues_…, pull_requests_…, pull_request_reviews_…, issue_comments_…, releases_…, milestones_…,
+    attachments_… (each read as records of its own resource, keyed by URL), and the files they point
+    to (`tarball://root/attachments/…`, release assets) as their media
 
 Records take the REST API's shapes (`user`, `repos`). The archive gives no numeric ids, so a
 repository is known by its full name and the account by its login. A repository's media is its

@@ -5,7 +5,12 @@ Layout (a ZIP, sometimes inside one folder):
         window.YTD.tweets.part0 = [{"tweet": {...API v1.1 tweet...}}, ...]
     data/tweets_media/<tweet id>-<file name of the media URL>   (data/tweet_media/ in older ones)
     data/deleted-tweets.js and data/deleted_tweets_media/        (tweets deleted in the last 30 days)
-    data/account.js (username, id, display name), data/profile.js (bio, website, avatar)
+    data/account.js (username, id, display name), data/profile.js (bio, website, avatar) and
+        data/profile_media/<account id>-<file> (the avatar and banner): a `profile` record
+    data/note-tweet.js (the whole text of long posts, joined into their tweets), data/like.js,
+    data/bookmark.js, data/direct-messages*.js with data/direct_messages*_media/<message id>-<file>,
+    data/lists-*.js, data/community-tweet.js: records of their own resources
+Every other member is named in the import's notes with the reason it is not read.
 
 Tweets are mapped into the shape the API v2 timeline gives (what the extractor keeps), with the
 media joined under `media` as the extractor joins `includes.media`, so the media ids (media keys)
