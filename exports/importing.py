@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from django.conf import settings
@@ -42,12 +43,13 @@ from platforms.importer import (
     BaseImporter,
     ImportedMedia,
     archive_check_platform,
-    archive_open,
+    archive_open_parts,
 )
 from platforms.models import Platform
 from platforms.registry import available, importer_available
 
 MISSING = "not in the archive and no URL to fetch it from"
+UNREAD_ONE_BY_ONE = 20
 FINAL_CODES = ("refused", "damaged", "wrong_platform")
 
 
@@ -63,6 +65,8 @@ def import_job_create(
     upload_size: int | None,
     job_id: uuid.UUID | None = None,
     enqueue: bool = True,
+    skip_sensitive: bool = False,
+    upload_parts: list[str] | None = None,
 ) -> ExportJob:
     """An export job whose records come from an uploaded archive. Unlike an API export it needs no
     connected account (media the archive lacks are fetched from public URLs)."""
@@ -83,6 +87,10 @@ def import_job_create(
             upload_size=upload_size,
             formats=formats,
             include_media=True,
+            options={
+                **({"skip_sensitive": True} if skip_sensitive else {}),
+                **({"upload_parts": list(upload_parts)} if upload_parts else {}),
+            },
             step="Waiting for a worker",
         )
         if enqueue:
@@ -154,6 +162,7 @@ class ImportRecorder:
 
     def __init__(self, job: ExportJob, reader: ArchiveReader, importer: BaseImporter):
         self.job, self.reader, self.importer = job, reader, importer
+        importer.skip_sensitive = bool((job.options or {}).get("skip_sensitive"))
         self.platform = job.platform
         self.records = RecordWriter(job)
         self.media = MediaWriter(job)
@@ -188,10 +197,13 @@ class ImportRecorder:
         self.media.flush()
 
     def add_media(self, item: ImportedMedia) -> None:
+        if item.member and self.reader.exists(item.member):
+            self.importer.used.add(item.member)
         if self.media.known(item.media_id) is not None:
             self.media.add(item)  # one file, one more record that uses it
             return
         if item.folder and any(n.startswith(item.folder) for n in self.reader.namelist()):
+            self.importer.used.update(n for n in self.reader.namelist() if n.startswith(item.folder))
             self._keep(item, item.folder, lambda: media_pack(self.reader, item.folder, job=self.job), "archive_folder")
         elif item.member and self.reader.exists(item.member):
             self._keep(
@@ -215,7 +227,10 @@ class ImportRecorder:
             if item.url:
                 self.media.add(item, extra=extra)
             else:
-                self.media.add(item, status=MediaFile.Status.FAILED, reason=MISSING, extra=extra)
+                # failures.csv names the file, so a person can find it (in another part of a split download).
+                missing = item.member or item.folder
+                reason = f"{missing}: {MISSING}" if missing else MISSING
+                self.media.add(item, status=MediaFile.Status.FAILED, reason=reason, extra=extra)
 
     def _keep(self, item: ImportedMedia, source: str, store, key: str) -> None:
         try:
@@ -240,6 +255,20 @@ class ImportRecorder:
             progress=max(self.job.progress, progress),
         )
 
+    def unread_notes(self) -> list[str]:
+        """Every member of the archive the import did not read, with the reason: an import accounts
+        for all of the archive. Many members left for one reason make one note that names them all."""
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in self.importer.unread(self.reader.namelist()).items():
+            by_reason.setdefault(reason, []).append(name)
+        notes = []
+        for reason, names in by_reason.items():
+            if len(names) <= UNREAD_ONE_BY_ONE:
+                notes.extend(f"{name}: {reason}" for name in sorted(names))
+            else:
+                notes.append(f"{len(names):,} files, {reason}: {', '.join(sorted(names))}")
+        return notes
+
     def coverage_note(self) -> str:
         if not self.first:
             return "The archive has no dated records."
@@ -252,13 +281,19 @@ def job_import(job: ExportJob) -> None:
     """The fetch step of an import: check the uploaded archive, then record what it holds."""
     if not job.upload_name:
         raise ExtractorError("This import has no uploaded archive.")
+    names = upload_names(job)
     try:
-        upload = default_storage.open(job.upload_name, "rb")
-    except (FileNotFoundError, OSError) as exc:
-        raise ExtractorError(f"The uploaded archive is gone from storage ({exc}); upload it again.") from exc
-    try:
-        with upload:
-            reader = archive_open(upload, size=job.upload_size or None)
+        with ExitStack() as stack:
+            parts = []
+            for position, name in enumerate(names):
+                try:
+                    upload = stack.enter_context(default_storage.open(name, "rb"))
+                except (FileNotFoundError, OSError) as exc:
+                    raise ExtractorError(
+                        f"The uploaded archive is gone from storage ({exc}); upload it again."
+                    ) from exc
+                parts.append((upload, (job.upload_size or None) if position == 0 else None))
+            reader = archive_open_parts(parts)
             try:
                 importer = archive_check_platform(reader, job.platform_id)
                 recorder = ImportRecorder(job, reader, importer)
@@ -269,9 +304,10 @@ def job_import(job: ExportJob) -> None:
     except ExtractorError as exc:
         # Trying again cannot help an archive that was refused, and a hostile one is not kept.
         if exc.code in FINAL_CODES:
-            _delete_quietly(job.upload_name)
+            for name in names:
+                _delete_quietly(name)
         raise
-    notes = [recorder.coverage_note(), *importer.notes]
+    notes = [recorder.coverage_note(), *importer.notes, *recorder.unread_notes()]
     if recorder.missing:
         notes.append(
             f"{recorder.missing:,} files the archive's data names are not in it: they are fetched from the "
@@ -287,7 +323,13 @@ def job_import(job: ExportJob) -> None:
     )
     job.refresh_from_db()
     # The upload has served its purpose: what it held is now records and content-addressed media.
-    _delete_quietly(job.upload_name)
+    for name in names:
+        _delete_quietly(name)
+
+
+def upload_names(job: ExportJob) -> list[str]:
+    """The uploaded archive, and the other parts of the same download when it came in several."""
+    return [job.upload_name, *(job.options or {}).get("upload_parts", [])]
 
 
 def _delete_quietly(name: str) -> None:

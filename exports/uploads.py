@@ -150,8 +150,9 @@ def upload_append(upload: Upload, *, offset: int, stream, length: int) -> int:
     return upload.received
 
 
-def upload_finish(upload: Upload) -> ExportJob:
-    """Move the complete file into storage and start its import."""
+def upload_finish(upload: Upload, *, skip_sensitive: bool = False) -> ExportJob:
+    """Move the complete file into storage and start its import (without messages and history when
+    the person asked to leave them out)."""
     if upload.job_id:
         return upload.job
     if not upload.complete:
@@ -169,6 +170,7 @@ def upload_finish(upload: Upload) -> ExportJob:
                 upload_name=name,
                 upload_size=upload.size,
                 job_id=job_id,
+                skip_sensitive=skip_sensitive,
             )
             Upload.objects.filter(id=upload.id).update(job=job)
     except ExportRequestError:

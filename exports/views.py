@@ -344,7 +344,13 @@ def upload_complete(request, upload_id):
     if upload is None:
         return JsonResponse({"error": "not found"}, status=404)
     try:
-        job = uploads.upload_finish(upload)
+        choice = json.loads(request.body or b"{}")
+    except ValueError:
+        choice = {}
+    try:
+        job = uploads.upload_finish(
+            upload, skip_sensitive=bool(isinstance(choice, dict) and choice.get("skip_sensitive"))
+        )
     except jobs.ExportRequestError as exc:
         return JsonResponse({"error": exc.message}, status=getattr(exc, "status", 400))
     return JsonResponse({"job": str(job.id), "job_url": job.get_absolute_url()})

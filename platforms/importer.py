@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import tarfile
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -47,6 +48,7 @@ LIMIT_DEFAULTS = {
 # member is never called a bomb, and the whole archive is judged only once it is this large.
 RATIO_FLOOR = 1024 * 1024
 CHUNK = 1 << 20
+JS_BLOCK = 256 * 1024
 
 # Reddit and YouTube write long texts into one CSV field (a post body, a description).
 csv.field_size_limit(16 * 1024 * 1024)
@@ -114,6 +116,23 @@ class ImportedMedia:
         self.record_id = str(self.record_id)
 
 
+def meaning(text: str) -> str:
+    """A name as its letters and digits alone, case and accents folded: `Video metadata/`,
+    `video_metadata` and `Vidéo-Metadata` mean the same folder."""
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(c for c in folded if c.isalnum() and not unicodedata.combining(c))
+
+
+def meanings(*names: str) -> frozenset[str]:
+    return frozenset(meaning(n) for n in names)
+
+
+# Why a member that is not read was left, when the importer has no better word for it.
+NOT_CONTENT = "not a kind of content this import reads"
+LEFT_OUT = "left out, as asked (messages and history)"
+UNREFERENCED = "a file no data file of the archive refers to"
+
+
 class BaseImporter:
     """What every platform's importer provides; see the module docstring."""
 
@@ -121,11 +140,48 @@ class BaseImporter:
     name = ""  # the platform as people name it, for messages: "X", "Facebook"
     article = "a"  # "an X archive", "a Facebook archive"
     expected = ""  # what detect() looks for, said to a person whose archive did not match
+    # (pattern, reason) for the members an importer knows and does not read: an import names every
+    # member it leaves, with its reason.
+    others: tuple[tuple[re.Pattern, str], ...] = ()
+    # Data files of sensitive kinds (messages, history): read unless the person asked to leave them out.
+    sensitive: tuple[re.Pattern, ...] = ()
+    # Media files: a member like these that no record used is a file no data file refers to.
+    media_member = re.compile(
+        r"\.(?:jpe?g|png|gif|webp|heic|bmp|tiff?|mp4|mov|m4v|webm|mkv|avi|3gp|mp3|m4a|aac|wav|ogg|opus)$", re.I
+    )
 
     def __init__(self):
         self.notes: list[str] = []
         self.skipped: list[dict] = []
         self.extractor = get_extractor(self.slug)
+        self.skip_sensitive = False
+        # Members the importer read (data files) or whose bytes a record uses (media).
+        self.used: set[str] = set()
+        self.left_out: dict[str, str] = {}
+
+    # --- accounting for every member ---------------------------------------------------------
+    def wanted(self, name: str) -> bool:
+        """False for a sensitive data file the person asked to leave out (remembered as such)."""
+        if self.skip_sensitive and any(p.search(name) for p in self.sensitive):
+            self.left_out[name] = LEFT_OUT
+            return False
+        return True
+
+    def why_not_read(self, name: str) -> str:
+        if name in self.left_out:
+            return self.left_out[name]
+        if self.skip_sensitive and any(p.search(name) for p in self.sensitive):
+            return LEFT_OUT
+        for pattern, reason in self.others:
+            if pattern.search(name):
+                return reason
+        if self.media_member.search(name):
+            return UNREFERENCED
+        return NOT_CONTENT
+
+    def unread(self, names: list[str]) -> dict[str, str]:
+        """Every member neither read nor used by a record, with the reason."""
+        return {n: self.why_not_read(n) for n in names if n not in self.used}
 
     def detect(self, names: list[str]) -> bool:
         raise NotImplementedError
@@ -154,7 +210,9 @@ class BaseImporter:
 
     def each(self, resource: str, items, mapper: Callable[[Any], tuple[dict, list[ImportedMedia]] | None], *, where=""):
         """Map every item; one that cannot be read is skipped with its reason, and the rest go on."""
-        for index, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(items, list) and not isinstance(items, Iterator):
+            items = []
+        for index, item in enumerate(items):
             try:
                 mapped = mapper(item)
             except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
@@ -167,6 +225,7 @@ class BaseImporter:
     def load_json(self, archive: ArchiveReader, name: str, *, js: bool = False) -> Any:
         """A JSON (or X's `window.YTD.x.part0 = [...]`) data file; None, listed as skipped, when it
         cannot be read."""
+        self.used.add(name)
         raw = archive.read(name)
         try:
             text = raw.decode("utf-8-sig")
@@ -177,8 +236,63 @@ class BaseImporter:
             self.skip("", name, f"the data file could not be read ({type(exc).__name__}: {str(exc)[:120]})")
             return None
 
+    def js_items(self, archive: ArchiveReader, name: str) -> Iterator[Any]:
+        """The items of X's `window.YTD.x.part0 = [ ... ]` one at a time, decoded from a streamed
+        buffer: a big tweets.js is never whole in memory. A file that cannot be read is skipped
+        with its reason, and the items before the damage are kept."""
+        self.used.add(name)
+        decoder = json.JSONDecoder()
+        try:
+            with archive.open(name) as raw:
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig")
+                buffer, pos, eof, want = "", 0, False, JS_BLOCK
+
+                def more() -> bool:
+                    nonlocal buffer, pos, eof
+                    block = text.read(want)
+                    if not block:
+                        eof = True
+                        return False
+                    buffer = buffer[pos:] + block
+                    pos = 0
+                    return True
+
+                # The JavaScript before the array: `window.YTD.tweets.part0 = `.
+                while "[" not in buffer[pos:] and more():
+                    pass
+                start = buffer.find("[", pos)
+                if start < 0:
+                    raise ValueError("no JSON array in the file")
+                pos = start + 1
+                while True:
+                    while True:
+                        while pos < len(buffer) and buffer[pos] in " \t\r\n,":
+                            pos += 1
+                        if pos < len(buffer) or not more():
+                            break
+                    if pos >= len(buffer):
+                        raise ValueError("the array is not closed; the file was cut short")
+                    if buffer[pos] == "]":
+                        return
+                    try:
+                        item, end = decoder.raw_decode(buffer, pos)
+                    except json.JSONDecodeError:
+                        # Most likely an item cut by the block's end: read on (more each time, so a
+                        # huge item costs a few decodes, not one per block).
+                        if eof:
+                            raise
+                        want = min(want * 2, JS_BLOCK * 64)
+                        more()
+                        continue
+                    want = JS_BLOCK
+                    pos = end
+                    yield item
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.skip("", name, f"the data file could not be read ({type(exc).__name__}: {str(exc)[:120]})")
+
     def csv_rows(self, archive: ArchiveReader, name: str) -> list[dict[str, str]]:
         """The rows of a CSV member as dicts (header names stripped); [] when it cannot be read."""
+        self.used.add(name)
         try:
             with archive.open(name) as raw:
                 text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
@@ -451,6 +565,46 @@ def archive_open(fileobj: IO[bytes], *, size: int | None = None) -> ArchiveReade
     raise damaged("it is neither a ZIP nor a tar.gz file.")
 
 
+class PartsReader(ArchiveReader):
+    """The parts of one download read as one archive: Takeout and Meta split a big download into
+    `…-001.zip`, `…-002.zip`, …, and a record in one part often names a file in another."""
+
+    kind = "parts"
+
+    def __init__(self, readers: list[ArchiveReader]):
+        sizes: dict[str, int] = {}
+        self.owner: dict[str, ArchiveReader] = {}
+        for reader in readers:
+            for name, size in reader.sizes.items():
+                # Takeout repeats a few files (archive_browser.html) in every part: one is enough.
+                if name not in sizes:
+                    sizes[name] = size
+                    self.owner[name] = reader
+        super().__init__(sizes, sum(r.packed_size for r in readers))
+        self.readers = readers
+        _check_totals(len(sizes), self.total, self.packed_size)
+
+    def _open(self, name: str) -> IO[bytes]:
+        return self.owner[name]._open(name)
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+
+def archive_open_parts(parts: list[tuple[IO[bytes], int | None]]) -> ArchiveReader:
+    """Several parts of one download (each checked as an archive of its own) as one archive."""
+    readers: list[ArchiveReader] = []
+    try:
+        for fileobj, size in parts:
+            readers.append(archive_open(fileobj, size=size))
+        return readers[0] if len(readers) == 1 else PartsReader(readers)
+    except ExtractorError:
+        for reader in readers:
+            reader.close()
+        raise
+
+
 def platform_detected(names: list[str]) -> str | None:
     for slug in importer_slugs():
         if importer_available(slug) and get_importer(slug).detect(names):
@@ -474,9 +628,10 @@ def archive_check_platform(reader: ArchiveReader, slug: str) -> BaseImporter:
     raise WrongPlatform(f"This does not look like {wanted.article} {wanted.name} archive: {wanted.expected}")
 
 
-def archive_inspect(fileobj: IO[bytes], *, platform_slug: str, size: int | None = None) -> None:
-    """Refuse a hostile archive, or one of another platform, before it is stored or queued."""
-    reader = archive_open(fileobj, size=size)
+def archive_inspect(fileobj: IO[bytes] | list, *, platform_slug: str, size: int | None = None) -> None:
+    """Refuse a hostile archive, or one of another platform, before it is stored or queued. Several
+    parts of one download are given as a list of (file, size)."""
+    reader = archive_open_parts(fileobj if isinstance(fileobj, list) else [(fileobj, size)])
     try:
         archive_check_platform(reader, platform_slug)
     finally:

@@ -22,11 +22,9 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
-from platforms.facebook.extractor import IMAGE_EXTS, VIDEO_EXTS
-from platforms.facebook.repair import fix_mojibake
-from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia
+from platforms.facebook.dyi import META_OTHERS, MetaArchive, file_id, iso_z, media_id_for, meta_time
+from platforms.importer import ArchiveReader, ImportedMedia
 
 POSTS_FILES = re.compile(r"(?:^|/)posts/your_posts[^/]*\.json$")
 ALBUM_FILES = re.compile(r"(?:^|/)(?:posts|photos_and_videos)/album/\d+\.json$")
@@ -34,32 +32,31 @@ UNCATEGORIZED_FILES = re.compile(r"(?:^|/)(?:posts|photos_and_videos)/your_uncat
 VIDEO_FILES = re.compile(r"(?:^|/)(?:posts|photos_and_videos)/your_videos\.json$")
 PROFILE_FILE = re.compile(r"(?:^|/)profile_information/profile_information\.json$")
 MARKERS = re.compile(r"(?:^|/)(?:your_facebook_activity|your_activity_across_facebook)/")
-# Facebook names a file after its CDN name and appends the object's id: `…_n_498092266878953.jpg`;
-# a second file of the same id gets ` (2)`.
-OBJECT_ID = re.compile(r"_n_(\d+)(?: \((\d+)\))?\.\w+$")
-
-
-def fb_time(timestamp) -> str | None:
-    """Graph API time (`2012-12-06T14:45:14+0000`) from the archive's Unix seconds."""
-    if timestamp in (None, "", 0):
-        return None
-    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
-def media_kind(uri: str) -> tuple[str, str] | None:
-    ext = uri.rsplit(".", 1)[-1].lower() if "." in uri.rsplit("/", 1)[-1] else ""
-    if ext in IMAGE_EXTS:
-        return "image", ext
-    if ext in VIDEO_EXTS:
-        return "video", ext
-    return None
+# The activity files read as records of their own (any year's folder: `your_facebook_activity/…`,
+# or at the top in older archives).
+ACTIVITY = (
+    (re.compile(r"(?:^|/)stories/[^/]*\.json$"), "stories"),
+    (re.compile(r"(?:^|/)(?:facebook_)?reels?/[^/]*\.json$|(?:^|/)posts/[^/]*reels?[^/]*\.json$"), "reels"),
+    (re.compile(r"(?:^|/)comments(?:_and_reactions)?/[^/]*comments[^/]*\.json$"), "comments"),
+    (re.compile(r"(?:^|/)(?:likes_and_reactions|comments_and_reactions)/[^/]*(?:likes|reactions)[^/]*\.json$"),
+     "reactions"),
+    (re.compile(r"(?:^|/)saved_items_and_collections/[^/]*\.json$"), "saved"),
+    (re.compile(r"(?:^|/)groups/[^/]*(?:posts|comments)[^/]*\.json$"), "group_posts"),
+    (re.compile(r"(?:^|/)events/[^/]*\.json$"), "events"),
+    (re.compile(r"(?:^|/)messages/(?:inbox|archived_threads|filtered_threads|message_requests|e2ee_cutover)/"
+                r"[^/]+/message_\d+\.json$"), "messages"),
+    (re.compile(r"(?:^|/)posts/[^/]*\.json$"), "other_posts"),
+)  # fmt: skip
+OTHERS = (
+    *META_OTHERS,
+    (re.compile(r"(?:^|/)(?:connections|friends_and_followers|friends)/"), "your list of connections, not content"),
+    (re.compile(r"(?:^|/)messages/[^/]*\.json$"), "message settings, not messages"),
+)
+fb_time = meta_time
 
 
 def object_id(uri: str) -> str | None:
-    match = OBJECT_ID.search(uri)
-    if not match:
-        return None
-    return match.group(1) + (f"_{match.group(2)}" if match.group(2) else "")
+    return file_id(uri)
 
 
 def _metadata(media: dict) -> dict:
@@ -75,9 +72,15 @@ def _metadata(media: dict) -> dict:
     return extra
 
 
-class Importer(BaseImporter):
+class Importer(MetaArchive):
     slug = "facebook"
     name = "Facebook"
+    activity_files = ACTIVITY
+    others = OTHERS
+    sensitive = (
+        re.compile(r"(?:^|/)messages/"),
+        re.compile(r"(?:^|/)(?:search|your_search_history)[^/]*(?:/|\.json$)"),
+    )
     expected = (
         "it has no posts/your_posts…json (download your information from Facebook in JSON format, "
         "not HTML, with Posts selected)."
@@ -87,10 +90,8 @@ class Importer(BaseImporter):
         return any(POSTS_FILES.search(n) or MARKERS.search(n) or PROFILE_FILE.search(n) for n in names)
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
-        self.archive = archive
+        self.start(archive)
         names = archive.namelist()
-        # Media URIs are relative to the archive's top, which may be wrapped in one folder.
-        self.roots = ["", *sorted({n.split("/", 1)[0] + "/" for n in names if "/" in n})]
         # Photos and videos first, as the extractor does, so that a file is first seen as the
         # upload it is rather than as a post's attachment.
         for name in sorted(n for n in names if ALBUM_FILES.search(n) or UNCATEGORIZED_FILES.search(n)):
@@ -107,15 +108,7 @@ class Importer(BaseImporter):
             if isinstance(data, dict):  # some years wrapped the list: {"status_updates_v2": [...]}
                 data = next((v for v in data.values() if isinstance(v, list)), [])
             yield from self.each("posts", data, self.post, where=name)
-
-    def load(self, name: str):
-        return fix_mojibake(self.load_json(self.archive, name))
-
-    def resolve(self, uri: str) -> str | None:
-        if not uri or uri.startswith(("http://", "https://")):
-            return None
-        # Not found: the name it should have, so the failure says which file is missing.
-        return next((root + uri for root in self.roots if self.archive.exists(root + uri)), uri)
+        yield from self.activity_records(names)
 
     # --- records ---------------------------------------------------------------------------
     def post(self, raw: dict) -> tuple[dict, list[ImportedMedia]]:
@@ -163,7 +156,7 @@ class Importer(BaseImporter):
 
     def media_attachment(self, item: dict, record_id: str, when: str, caption: str, media: list) -> dict:
         uri = item.get("uri") or ""
-        found = self.media_items(item, record_id, when, caption, fallback_id=f"{record_id}_{len(media)}")
+        found = self.media_items(item, record_id, when, caption)
         media.extend(found)
         kind = found[0].kind if found else "photo"
         attachment = {
@@ -180,7 +173,7 @@ class Importer(BaseImporter):
 
     def photo(self, raw: dict, album: dict) -> tuple[dict, list[ImportedMedia]]:
         uri = raw["uri"]
-        photo_id = object_id(uri) or "dyi_" + hashlib.sha1(uri.encode()).hexdigest()[:16]
+        photo_id = media_id_for(uri)
         record = {
             "id": photo_id,
             "created_time": fb_time(raw.get("creation_timestamp")),
@@ -189,7 +182,7 @@ class Importer(BaseImporter):
             "archive": {k: v for k, v in raw.items() if k not in ("creation_timestamp", "description")},
         }
         record = {k: v for k, v in record.items() if v is not None}
-        media = self.media_items(raw, photo_id, record.get("created_time"), raw.get("description") or "", photo_id)
+        media = self.media_items(raw, photo_id, record.get("created_time"), raw.get("description") or "")
         if album.get("name"):
             for item in media:
                 item.extra["album_name"] = album["name"]
@@ -197,7 +190,7 @@ class Importer(BaseImporter):
 
     def video(self, raw: dict) -> tuple[dict, list[ImportedMedia]]:
         uri = raw["uri"]
-        video_id = object_id(uri) or "dyi_" + hashlib.sha1(uri.encode()).hexdigest()[:16]
+        video_id = media_id_for(uri)
         record = {
             "id": video_id,
             "created_time": fb_time(raw.get("creation_timestamp")),
@@ -207,29 +200,19 @@ class Importer(BaseImporter):
         }
         record = {k: v for k, v in record.items() if v is not None}
         caption = raw.get("description") or raw.get("title") or ""
-        return record, self.media_items(raw, video_id, record.get("created_time"), caption, video_id)
+        return record, self.media_items(raw, video_id, record.get("created_time"), caption)
 
     # --- media -----------------------------------------------------------------------------
-    def media_items(self, item: dict, record_id: str, when, caption: str, fallback_id: str) -> list[ImportedMedia]:
+    def media_items(self, item: dict, record_id: str, when, caption: str) -> list[ImportedMedia]:
         uri = item.get("uri") or ""
-        found = media_kind(uri)
-        if found is None:
+        if not uri or uri.startswith(("http://", "https://")):
             return []
-        kind, ext = found
-        media_id = object_id(uri) or fallback_id
         extra = {"title": item.get("title"), "description": item.get("description"), **_metadata(item)}
-        items = [
-            ImportedMedia(
-                member=self.resolve(uri),
-                kind=kind,
-                media_id=media_id,
-                record_id=record_id,
-                timestamp=_iso(when),
-                caption=caption or item.get("description") or "",
-                ext=ext,
-                extra={k: v for k, v in extra.items() if v not in (None, "")},
-            )
-        ]
+        first = self.file_media(
+            item, record_id=record_id, when=when, caption=caption or item.get("description") or "", **extra
+        )
+        kind, media_id = first.kind, first.media_id
+        items = [first]
         poster = (item.get("thumbnail") or {}).get("uri") or ""
         if kind == "video" and poster:
             # The poster is a file in older archives and a CDN URL in newer ones.
@@ -241,7 +224,7 @@ class Importer(BaseImporter):
                     kind="image",
                     media_id=f"{media_id}_thumb",
                     record_id=record_id,
-                    timestamp=_iso(when),
+                    timestamp=iso_z(when),
                     caption=caption,
                     ext="jpg",
                     extra={"poster_of": media_id},
@@ -253,7 +236,8 @@ class Importer(BaseImporter):
         name = next((n for n in archive.namelist() if PROFILE_FILE.search(n)), None)
         if name is None:
             return None
-        data = fix_mojibake(self.load_json(archive, name)) or {}
+        self.archive = archive
+        data = self.load(name) or {}
         profile = data.get("profile_v2") or data.get("profile") or {}
         full_name = (profile.get("name") or {}).get("full_name")
         account = {
@@ -264,9 +248,3 @@ class Importer(BaseImporter):
         account["archive"] = {k: v for k, v in account["archive"].items() if v}
         account = {k: v for k, v in account.items() if v}
         return account if account.get("name") else None
-
-
-def _iso(when: str | None) -> str | None:
-    if not when:
-        return None
-    return f"{when[:19]}Z"

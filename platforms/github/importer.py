@@ -7,7 +7,9 @@ Layout (at the top of the archive):
                                 private, created_at, default_branch, git_url
                                 (`tarball://root/repositories/<owner>/<name>.git`), wiki_url, labels, …
     repositories/<owner>/<name>.git/…  each repository's complete git data (a bare repository)
-    issues_…, pull_requests_…, releases_…, attachments/ …  (not imported: the API export has no such records)
+    issues_…, pull_requests_…, pull_request_reviews_…, issue_comments_…, releases_…, milestones_…,
+    attachments_… (each read as records of its own resource, keyed by URL), and the files they point
+    to (`tarball://root/attachments/…`, release assets) as their media
 
 Records take the REST API's shapes (`user`, `repos`). The archive gives no numeric ids, so a
 repository is known by its full name and the account by its login. A repository's media is its
@@ -17,6 +19,7 @@ the default branch. The export holds neither stars nor gists.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +32,30 @@ SHARDS = {
     "user": re.compile(r"(?:^|/)users_\d+\.json$"),
 }
 TARBALL = "tarball://root/"
+# The migration archive's other shards, each read as records of its own resource.
+CONTENT_SHARDS = re.compile(
+    r"(?:^|/)(issues|pull_requests|pull_request_reviews|pull_request_review_comments|pull_request_review_threads|"
+    r"issue_comments|commit_comments|issue_events|releases|milestones|attachments|projects)_\d+\.json$"
+)
+OTHERS = (
+    (re.compile(r"(?:^|/)schema\.json$"), "the archive's format version"),
+    (re.compile(r"(?:^|/)(?:organizations|teams|protected_branches|repository_files|users)_\d+\.json$"),
+     "settings and people of the repositories, not your content"),
+)  # fmt: skip
+
+
+def _tarball_urls(value) -> list[str]:
+    """The files (not repositories) an entry points to inside the archive."""
+    found = []
+    if isinstance(value, dict):
+        for v in value.values():
+            found.extend(_tarball_urls(v))
+    elif isinstance(value, list):
+        for v in value:
+            found.extend(_tarball_urls(v))
+    elif isinstance(value, str) and value.startswith(TARBALL) and not value.rstrip("/").endswith(".git"):
+        found.append(value)
+    return list(dict.fromkeys(found))
 
 
 def _login(url: str | None) -> str:
@@ -39,6 +66,8 @@ class Importer(BaseImporter):
     slug = "github"
     name = "GitHub"
     expected = "it has no repositories_000001.json (export your account data from GitHub's account settings)."
+
+    others = OTHERS
 
     def detect(self, names: list[str]) -> bool:
         return any(SHARDS["repos"].search(n) for n in names)
@@ -62,6 +91,40 @@ class Importer(BaseImporter):
         if me is not None:
             yield from self.each("user", [me], lambda u: (self.user(u), []))
         yield from self.each("repos", repos, self.repo)
+        shards: dict[str, list[str]] = {}
+        for n in sorted(names):
+            if match := CONTENT_SHARDS.search(n):
+                shards.setdefault(match.group(1), []).append(n)
+        for resource, files in shards.items():
+            for name in files:
+                yield from self.each(
+                    resource, self.load_list(name), lambda raw, r=resource: self.shard(r, raw), where=name
+                )
+
+    def shard(self, resource: str, raw: dict) -> tuple[dict, list[ImportedMedia]]:
+        """An issue, pull request, review, comment, release, milestone or attachment as the
+        archive writes it, keyed by its URL; the files it points into the archive are its media."""
+        record_id = raw.get("url") or raw.get("asset_url")
+        if not record_id:
+            raise ValueError("an entry without its url")
+        record = {"id": record_id, **raw, "created_at": iso_from(raw.get("created_at"))}
+        media = []
+        for url in _tarball_urls(raw):
+            member = f"{self.top}{url[len(TARBALL) :]}"
+            name = member.rsplit("/", 1)[-1]
+            media.append(
+                ImportedMedia(
+                    member=member,
+                    kind="file",
+                    media_id=f"gh_{hashlib.sha1(member.encode()).hexdigest()[:16]}",
+                    record_id=record_id,
+                    timestamp=record["created_at"],
+                    caption=raw.get("asset_name") or raw.get("name") or name,
+                    ext=name.rsplit(".", 1)[-1].lower() if "." in name else "",
+                    extra={"archive_path": url},
+                )
+            )
+        return {k: v for k, v in record.items() if v is not None}, media
 
     def load_list(self, name: str) -> list:
         data = self.load_json(self.archive, name)

@@ -16,14 +16,11 @@ Texts are mojibake as on Facebook and are repaired. Records take the API's shape
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
-from platforms.facebook.extractor import IMAGE_EXTS, VIDEO_EXTS
-from platforms.facebook.repair import fix_mojibake
-from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia
+from platforms.facebook.dyi import META_OTHERS, MetaArchive, media_id_for, meta_time
+from platforms.importer import ArchiveReader, ImportedMedia
 from platforms.instagram.extractor import STORY_PREFIX
 
 ACTIVITY = r"(?:^|/)(?:your_instagram_activity/)?(?:content|media)/"
@@ -31,31 +28,27 @@ MEDIA_FILES = re.compile(ACTIVITY + r"(posts_\d+|reels|igtv_videos|archived_post
 STORY_FILES = re.compile(ACTIVITY + r"stories\.json$")
 PROFILE_FILE = re.compile(r"(?:^|/)personal_information/(?:personal_information/)?personal_information\.json$")
 PRODUCT = {"posts": "FEED", "reels": "REELS", "igtv_videos": "IGTV", "archived_posts": "FEED"}
-OBJECT_ID = re.compile(r"(?:_n_|^)(\d{15,})\.\w+$")
-
-
-def ig_time(timestamp) -> str | None:
-    """The API's `timestamp` (`2019-04-11T15:20:51+0000`) from the archive's Unix seconds."""
-    if timestamp in (None, "", 0):
-        return None
-    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
-
-
-def _kind(uri: str) -> tuple[str, str, str] | None:
-    ext = uri.rsplit(".", 1)[-1].lower() if "." in uri.rsplit("/", 1)[-1] else ""
-    if ext in IMAGE_EXTS:
-        return "image", "IMAGE", ext
-    if ext in VIDEO_EXTS:
-        return "video", "VIDEO", ext
-    return None
+ACTIVITY = (
+    (re.compile(ACTIVITY + r"profile_photos\.json$"), "profile_photos"),
+    (re.compile(r"(?:^|/)comments/[^/]*\.json$"), "comments"),
+    (re.compile(r"(?:^|/)likes/[^/]*\.json$"), "likes"),
+    (re.compile(r"(?:^|/)saved/[^/]*\.json$"), "saved"),
+    (re.compile(r"(?:^|/)(?:story_interactions|stories_interactions)/[^/]*\.json$"), "story_interactions"),
+    (re.compile(r"(?:^|/)messages/(?:inbox|message_requests)/[^/]+/message_\d+\.json$"), "messages"),
+    (re.compile(ACTIVITY + r"[^/]*\.json$"), "other_content"),
+)
+OTHERS = (
+    *META_OTHERS,
+    (re.compile(r"(?:^|/)connections/"), "your list of followers and followed accounts, not content"),
+)
+ig_time = meta_time
 
 
 def media_id_of(uri: str) -> str:
-    match = OBJECT_ID.search(uri.rsplit("/", 1)[-1])
-    return match.group(1) if match else "dyi_" + hashlib.sha1(uri.encode()).hexdigest()[:16]
+    return media_id_for(uri)
 
 
-class Importer(BaseImporter):
+class Importer(MetaArchive):
     slug = "instagram"
     name = "Instagram"
     article = "an"
@@ -64,15 +57,19 @@ class Importer(BaseImporter):
         "format, not HTML)."
     )
 
+    activity_files = ACTIVITY
+    others = OTHERS
+    sensitive = (
+        re.compile(r"(?:^|/)messages/"),
+        re.compile(r"(?:^|/)(?:recent_searches|searches|your_topics|recently_viewed)[^/]*(?:/|\.json$)"),
+    )
+
     def detect(self, names: list[str]) -> bool:
         return any("your_instagram_activity/" in n or MEDIA_FILES.search(n) or STORY_FILES.search(n) for n in names)
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
-        self.archive = archive
+        self.start(archive)
         names = archive.namelist()
-        data_files = [n for n in names if MEDIA_FILES.search(n) or STORY_FILES.search(n)]
-        # Media URIs start at the archive's top, which is one of the data files' folders.
-        self.roots = sorted({n[: i + 1] for n in data_files for i, c in enumerate(n) if c == "/"} | {""}, key=len)
         for name in sorted(n for n in names if MEDIA_FILES.search(n)):
             kind = MEDIA_FILES.search(name).group(1)
             product = PRODUCT[kind.split("_")[0] if kind.startswith("posts_") else kind]
@@ -85,16 +82,13 @@ class Importer(BaseImporter):
             )
         for name in sorted(n for n in names if STORY_FILES.search(n)):
             yield from self.each("stories", self.items(name), self.story, where=name)
+        yield from self.activity_records(names)
 
     def items(self, name: str) -> list:
-        data = fix_mojibake(self.load_json(self.archive, name))
+        data = self.load(name)
         if isinstance(data, dict):  # {"ig_stories": [...]}, {"ig_reels_media": [...]}, …
             data = next((v for v in data.values() if isinstance(v, list)), [])
         return data if isinstance(data, list) else []
-
-    def resolve(self, uri: str) -> str:
-        # Not found: the name it should have, so the failure says which file is missing.
-        return next((root + uri for root in self.roots if self.archive.exists(root + uri)), uri)
 
     def post(self, raw: dict, product: str, *, archived: bool = False) -> tuple[dict, list[ImportedMedia]]:
         files = raw.get("media") or [raw]
@@ -105,11 +99,10 @@ class Importer(BaseImporter):
         when = ig_time(raw.get("creation_timestamp") or first.get("creation_timestamp"))
         children = []
         for position, file in enumerate(files):
-            found = _kind(file["uri"])
             children.append(
                 {
                     "id": media_id_of(file["uri"]),
-                    "media_type": found[1] if found else "UNKNOWN",
+                    "media_type": self.media_type(file["uri"]),
                     "timestamp": ig_time(file.get("creation_timestamp")) or when,
                     "position": position,
                 }
@@ -136,12 +129,11 @@ class Importer(BaseImporter):
         return record, media
 
     def story(self, raw: dict) -> tuple[dict, list[ImportedMedia]]:
-        found = _kind(raw["uri"])
         story_id = media_id_of(raw["uri"])
         record = {
             "id": story_id,
             "caption": raw.get("title") or None,
-            "media_type": found[1] if found else "UNKNOWN",
+            "media_type": self.media_type(raw["uri"]),
             "media_product_type": "STORY",
             "timestamp": ig_time(raw.get("creation_timestamp")),
             "archive": {k: v for k, v in raw.items() if k not in ("title", "creation_timestamp")},
@@ -153,33 +145,26 @@ class Importer(BaseImporter):
         )
         return record, media
 
+    def media_type(self, uri: str) -> str:
+        """The API's media_type, from the file's name or, without an extension, its bytes."""
+        kind, _ = self.kind_of(uri, self.resolve(uri))
+        return {"image": "IMAGE", "video": "VIDEO"}.get(kind, "UNKNOWN")
+
     def media(self, file: dict, media_id: str, record_id: str, when, caption: str, extra: dict) -> list[ImportedMedia]:
-        found = _kind(file["uri"])
-        if found is None:
-            return []
-        kind, _, ext = found
         for exif in ((file.get("media_metadata") or {}).get("photo_metadata") or {}).get("exif_data") or []:
             for key in ("latitude", "longitude", "date_time_original"):
                 if exif.get(key) not in (None, ""):
                     extra.setdefault(key, exif[key])
-        return [
-            ImportedMedia(
-                member=self.resolve(file["uri"]),
-                kind=kind,
-                media_id=media_id,
-                record_id=record_id,
-                timestamp=f"{when[:19]}Z" if when else None,
-                caption=caption,
-                ext=ext,
-                extra={k: v for k, v in extra.items() if v is not None},
-            )
-        ]
+        item = self.file_media(file, record_id=record_id, when=when, caption=caption, **extra)
+        item.media_id = media_id
+        return [item]
 
     def account(self, archive: ArchiveReader) -> dict | None:
         name = next((n for n in archive.namelist() if PROFILE_FILE.search(n)), None)
         if name is None:
             return None
-        data = fix_mojibake(self.load_json(archive, name)) or {}
+        self.archive = archive
+        data = self.load(name) or {}
         users = data.get("profile_user") or [] if isinstance(data, dict) else []
         strings = (users[0] if users and isinstance(users[0], dict) else {}).get("string_map_data") or {}
 

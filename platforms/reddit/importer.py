@@ -15,6 +15,7 @@ the data request has them all.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,6 +29,28 @@ FILES = {
     "saved": re.compile(r"(?:^|/)saved_(posts|comments)\.csv$"),
 }
 STATISTICS = re.compile(r"(?:^|/)statistics\.csv$")
+# The other files of a data request that hold the person's own things: (file, resource, kind).
+OTHER_CONTENT = (
+    (re.compile(r"(?:^|/)post_votes\.csv$"), "votes", "t3"),
+    (re.compile(r"(?:^|/)comment_votes\.csv$"), "votes", "t1"),
+    (re.compile(r"(?:^|/)hidden_posts\.csv$"), "hidden", "t3"),
+    (re.compile(r"(?:^|/)gilded_content\.csv$"), "gilded", ""),
+    (re.compile(r"(?:^|/)gildings?_given\.csv$"), "gilded", ""),
+    (re.compile(r"(?:^|/)subscribed_subreddits\.csv$"), "subscriptions", "t5"),
+    (re.compile(r"(?:^|/)messages(?:_archive)?\.csv$"), "messages", "t4"),
+    (re.compile(r"(?:^|/)chat_history\.csv$"), "chat_messages", ""),
+    (re.compile(r"(?:^|/)drafts\.csv$"), "drafts", ""),
+    (re.compile(r"(?:^|/)poll_votes\.csv$"), "poll_votes", ""),
+)
+OTHERS = (
+    (re.compile(r"(?:^|/)ip_logs\.csv$"), "sign-in records, not content"),
+    (re.compile(r"(?:^|/)(?:checkfile|statistics)\.csv$"), "the data request's own bookkeeping"),
+    (re.compile(r"(?:^|/)(?:purchases|payouts|stripe|subscriptions|sensitive_ads_preferences|user_preferences|"
+                r"account_gender|birthdate|linked_identities|linked_phone_number|twitter|persona|announcements)\.csv$"),
+     "account settings and records Reddit keeps, not content"),
+    (re.compile(r"(?:^|/)(?:friends|approved_submitter_subreddits|moderated_subreddits|multireddits|"
+                r"scheduled_posts)\.csv$"), "lists Reddit keeps about the account, not posts or comments"),
+)  # fmt: skip
 # Files only Reddit's data request has beside posts.csv and comments.csv.
 COMPANIONS = re.compile(r"(?:^|/)(statistics|post_votes|comment_votes|saved_posts|subscribed_subreddits|ip_logs)\.csv$")
 THREAD = re.compile(r"/comments/([a-z0-9]+)", re.IGNORECASE)
@@ -39,6 +62,17 @@ def _epoch(date: str) -> float | None:
     if moment is None:
         return None
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+
+
+def parent_fullname(parent: str, thread: str) -> str | None:
+    """Reddit's fullname of what a comment answers. The data request writes a bare id: the thread's
+    own id is the post (`t3_`), any other id a comment (`t1_`)."""
+    parent = parent.strip()
+    if parent.startswith(("t1_", "t3_")):
+        return parent
+    if not BASE36.match(parent):
+        return None
+    return f"t3_{parent}" if parent.lower() == thread.lower() else f"t1_{parent}"
 
 
 def _path(permalink: str) -> str:
@@ -57,6 +91,8 @@ def _int(value: str) -> int:
 class Importer(BaseImporter):
     slug = "reddit"
     name = "Reddit"
+    others = OTHERS
+    sensitive = (re.compile(r"(?:^|/)(?:messages(?:_archive)?|chat_history)\.csv$"),)
     expected = "it has no posts.csv or comments.csv (request your data at reddit.com/settings/data-request)."
 
     def detect(self, names: list[str]) -> bool:
@@ -76,6 +112,12 @@ class Importer(BaseImporter):
                 else:
                     mapper = self.post if resource == "submitted" else self.comment
                     yield from self.each(resource, rows, mapper, where=name)
+        for pattern, resource, kind in OTHER_CONTENT:
+            for name in sorted(n for n in names if pattern.search(n)):
+                if not self.wanted(name):
+                    continue
+                rows = self.csv_rows(archive, name)
+                yield from self.each(resource, rows, lambda row, k=kind: (self.other(row, k), []), where=name)
         if self.not_fetched:
             self.note(
                 f"{self.not_fetched:,} posts link to Reddit-hosted videos or galleries, which the data request "
@@ -133,7 +175,7 @@ class Importer(BaseImporter):
             "subreddit": row.get("subreddit", ""),
             "created_utc": created,
             "link_id": f"t3_{thread.group(1)}" if thread else None,
-            "parent_id": parent if parent.startswith(("t1_", "t3_")) else None,
+            "parent_id": parent_fullname(parent, thread.group(1) if thread else ""),
             "gilded": _int(row.get("gildings", "")),
         }
         rest = {k: row[k] for k in ("ip", "link", "parent", "media") if row.get(k)}
@@ -149,6 +191,31 @@ class Importer(BaseImporter):
             "name": f"{kind}_{thing_id}",
             "permalink": _path(row.get("permalink", "")),
         }
+
+    def other(self, row: dict, kind: str) -> dict:
+        """A row of the request's other files, keyed as the API keys its kind of thing."""
+        thing_id = (row.get("id") or row.get("message_id") or row.get("subreddit") or "").strip()
+        if not thing_id:
+            thing_id = "row_" + hashlib.sha1("|".join(row.values()).encode()).hexdigest()[:16]
+        record = {"kind": kind, "id": thing_id} if kind else {"id": thing_id}
+        if kind:
+            record["name"] = f"{kind}_{thing_id}"
+        if row.get("permalink"):
+            record["permalink"] = _path(row["permalink"])
+        created = _epoch(row.get("date") or row.get("created_at") or "")
+        if created is not None:
+            record["created_utc"] = created
+        if kind == "t4":
+            record.update(subject=row.get("subject", ""), body=row.get("body", ""))
+            record.update(author=row.get("from", ""), dest=row.get("to", ""))
+        rest = {k: v for k, v in row.items() if k not in ("id", "permalink", "date", "subject", "body") and v}
+        if rest:
+            record["archive"] = rest
+        return record
+
+    def record_id(self, resource: str, record: dict) -> str:
+        # Chats, drafts and poll votes are no Reddit "thing": their own id is the record's.
+        return super().record_id(resource, record) or str(record.get("id") or "")
 
     @staticmethod
     def imported(item) -> ImportedMedia:

@@ -5,7 +5,12 @@ Layout (a ZIP, sometimes inside one folder):
         window.YTD.tweets.part0 = [{"tweet": {...API v1.1 tweet...}}, ...]
     data/tweets_media/<tweet id>-<file name of the media URL>   (data/tweet_media/ in older ones)
     data/deleted-tweets.js and data/deleted_tweets_media/        (tweets deleted in the last 30 days)
-    data/account.js (username, id, display name), data/profile.js (bio, website, avatar)
+    data/account.js (username, id, display name), data/profile.js (bio, website, avatar) and
+        data/profile_media/<account id>-<file> (the avatar and banner): a `profile` record
+    data/note-tweet.js (the whole text of long posts, joined into their tweets), data/like.js,
+    data/bookmark.js, data/direct-messages*.js with data/direct_messages*_media/<message id>-<file>,
+    data/lists-*.js, data/community-tweet.js: records of their own resources
+Every other member is named in the import's notes with the reason it is not read.
 
 Tweets are mapped into the shape the API v2 timeline gives (what the extractor keeps), with the
 media joined under `media` as the extractor joins `includes.media`, so the media ids (media keys)
@@ -26,8 +31,36 @@ TWEET_FILES = re.compile(r"(?:^|/)data/tweets?(?:-part\d+)?\.js$")
 DELETED_FILES = re.compile(r"(?:^|/)data/deleted-tweets?(?:-part\d+)?\.js$")
 ACCOUNT_FILE = re.compile(r"(?:^|/)data/account\.js$")
 PROFILE_FILE = re.compile(r"(?:^|/)data/profile\.js$")
-MEDIA_FILE = re.compile(r"(?:^|/)data/(tweets?_media|deleted_tweets_media)/(\d+)-([^/]+)$")
-MEDIA_DIRS = {"tweets": ("tweets_media", "tweet_media"), "deleted_tweets": ("deleted_tweets_media",)}
+MEDIA_FILE = re.compile(r"(?:^|/)data/(tweets?_media|deleted_tweets_media|community_tweet_media)/(\d+)-([^/]+)$")
+NOTE_FILES = re.compile(r"(?:^|/)data/note-tweet(?:-part\d+)?\.js$")
+DM_MEDIA = re.compile(r"(?:^|/)data/direct_messages(?:_group)?_media/(\d+)-([^/]+)$")
+PROFILE_MEDIA = re.compile(r"(?:^|/)data/profile_media/\d+-([^/]+)$")
+# The other data files read, each as a resource of its own.
+CONTENT = (
+    (re.compile(r"(?:^|/)data/like(?:-part\d+)?\.js$"), "likes"),
+    (re.compile(r"(?:^|/)data/bookmarks?(?:-part\d+)?\.js$"), "bookmarks"),
+    (re.compile(r"(?:^|/)data/direct-messages(?:-group)?(?:-part\d+)?\.js$"), "direct_messages"),
+    (re.compile(r"(?:^|/)data/lists-(?:created|member|subscribed)\.js$"), "lists"),
+)
+SENSITIVE = (re.compile(r"(?:^|/)data/direct-messages"), re.compile(r"(?:^|/)data/direct_messages"))
+OTHERS = (
+    (re.compile(r"(?:^|/)data/(?:ip-audit|login|account-timezone|device-token|ni-devices|connected-application|"
+                r"email-address-change|screen-name-change|phone-number|account-creation-ip|key-registry)"),
+     "sign-in and device records, not content"),
+    (re.compile(r"(?:^|/)data/ad[-_]"), "what X records for ads, not content"),
+    (re.compile(r"(?:^|/)data/(?:personalization|ageinfo|verified|periscope|protected-history|account-suspension|"
+                r"user-link-clicks|spaces-metadata|contact|smartblock|mute|block|follower|following|"
+                r"saved-search|tweetdeck|professional-data|sso|app|catalog|commerce|product|shop|community-note)"),
+     "account settings and lists of accounts kept by X, not your posts"),
+    (re.compile(r"(?:^|/)data/manifest\.js$"), "the archive's own table of contents"),
+    (re.compile(r"(?:^|/)(?:Your archive\.html|assets/)"), "the archive's offline viewer"),
+)  # fmt: skip
+COMMUNITY_FILES = re.compile(r"(?:^|/)data/community-tweet(?:-part\d+)?\.js$")
+MEDIA_DIRS = {
+    "tweets": ("tweets_media", "tweet_media"),
+    "deleted_tweets": ("deleted_tweets_media",),
+    "community_tweets": ("community_tweet_media",),
+}
 # API v2 media keys are the media id behind a prefix for its type.
 KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
 VIDEO_EXTS = ("mp4", "mov", "m4v")
@@ -198,6 +231,8 @@ class Importer(BaseImporter):
     slug = "twitter"
     name = "X"
     article = "an"
+    others = OTHERS
+    sensitive = SENSITIVE
     expected = "it has no data/tweets.js (an X archive keeps the posts there)."
 
     def detect(self, names: list[str]) -> bool:
@@ -212,15 +247,152 @@ class Importer(BaseImporter):
             if match:
                 self.media_files.setdefault((match.group(1), match.group(2)), []).append(name)
         self.claimed: set[str] = set()
-        for resource, pattern in (("tweets", TWEET_FILES), ("deleted_tweets", DELETED_FILES)):
+        # Long posts ("note tweets"): the tweet holds the start of the text, note-tweet.js all of it.
+        self.notes_by_time: dict[str, list[str]] = {}
+        for name in sorted((n for n in names if NOTE_FILES.search(n)), key=_part_order):
+            for item in self.js_items(archive, name):
+                note = (item or {}).get("noteTweet") or {}
+                text = (note.get("core") or {}).get("text")
+                when = _v2_time(note.get("createdAt"))
+                if text and when:
+                    self.notes_by_time.setdefault(when, []).append(text)
+        tweet_files = (
+            ("tweets", TWEET_FILES),
+            ("deleted_tweets", DELETED_FILES),
+            ("community_tweets", COMMUNITY_FILES),
+        )
+        for resource, pattern in tweet_files:
             for name in sorted((n for n in names if pattern.search(n)), key=_part_order):
-                items = self.load_json(archive, name, js=True)
+                # Item by item: a big archive's tweets.js is never whole in memory.
+                items = self.js_items(archive, name)
                 yield from self.each(resource, items, lambda item, r=resource: self.tweet(r, item), where=name)
+        self.dm_files: dict[str, list[str]] = {}
+        for name in names:
+            match = DM_MEDIA.search(name)
+            if match:
+                self.dm_files.setdefault(match.group(1), []).append(name)
+        for pattern, resource in CONTENT:
+            for name in sorted((n for n in names if pattern.search(n)), key=_part_order):
+                if not self.wanted(name):
+                    continue
+                mapper = {
+                    "likes": self.liked,
+                    "bookmarks": self.liked,
+                    "direct_messages": self.conversation,
+                    "lists": self.listed,
+                }[resource]
+                for index, item in enumerate(self.js_items(archive, name)):
+                    try:
+                        pairs = mapper(item)
+                    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                        self.skip(
+                            resource, f"#{index + 1} in {name}", f"could not be read: {type(exc).__name__}: {exc}"
+                        )
+                        continue
+                    for record, media in pairs:
+                        yield resource, record, media
+        profile = self.profile_record(archive)
+        if profile:
+            yield "profile", *profile
 
     def tweet(self, resource: str, item: dict) -> tuple[dict, list[ImportedMedia]]:
         raw = item.get("tweet", item) if isinstance(item, dict) else item
         record = tweet_v2(raw)
+        for text in self.notes_by_time.get(record["created_at"], []):
+            # The tweet's text is the note's start, cut and ending in a link to the rest.
+            start = re.sub(r"\s*(?:https://t\.co/\S+|…)\s*$", "", record["text"]).rstrip("…").strip()
+            if start and text.startswith(start[:40]):
+                record["note_tweet"] = {"text": text}
+                record["text"] = text
+                break
         return record, self.media(resource, record)
+
+    # --- the other content files --------------------------------------------------------------
+    def liked(self, item: dict) -> list[tuple[dict, list[ImportedMedia]]]:
+        inner = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else item
+        tweet_id = str(inner.get("tweetId") or "")
+        if not tweet_id:
+            raise ValueError("an entry without a tweet id")
+        record = {"id": tweet_id, "text": inner.get("fullText"), "url": inner.get("expandedUrl")}
+        return [({k: v for k, v in record.items() if v is not None}, [])]
+
+    def listed(self, item: dict) -> list[tuple[dict, list[ImportedMedia]]]:
+        inner = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else item
+        urls = inner.get("urls") or ([inner["url"]] if inner.get("url") else [])
+        return [({"id": url.rstrip("/").rsplit("/", 1)[-1], "url": url}, []) for url in urls]
+
+    def conversation(self, item: dict) -> list[tuple[dict, list[ImportedMedia]]]:
+        """One record per message of a conversation, with the files the archive holds for it."""
+        conversation = (item or {}).get("dmConversation") or {}
+        found = []
+        for entry in conversation.get("messages") or []:
+            message = entry.get("messageCreate") if isinstance(entry, dict) else None
+            if not message or not message.get("id"):
+                continue
+            message_id = str(message["id"])
+            record = {
+                "id": message_id,
+                "event_type": "MessageCreate",
+                "dm_conversation_id": conversation.get("conversationId"),
+                "sender_id": message.get("senderId"),
+                "text": message.get("text") or "",
+                "created_at": iso_from(message.get("createdAt")),
+            }
+            if message.get("recipientId"):
+                record["recipient_id"] = message["recipientId"]
+            rest = {k: v for k, v in message.items() if k not in ("id", "senderId", "recipientId", "text", "createdAt")}
+            if rest:
+                record["archive"] = rest
+            media = []
+            files = self.dm_files.get(message_id, [])
+            for position, url in enumerate(message.get("mediaUrls") or []):
+                wanted = _url_file(url)
+                member = next((f for f in files if f.rsplit("/", 1)[-1].split("-", 1)[1] == wanted), None)
+                member = member or (files[position] if position < len(files) else None)
+                ext = (member or wanted).rsplit(".", 1)[-1].lower()
+                media.append(
+                    ImportedMedia(
+                        member=member or f"data/direct_messages_media/{message_id}-{wanted}",
+                        kind="video" if ext in VIDEO_EXTS else "image",
+                        media_id=f"dm_{message_id}_{position}",
+                        record_id=message_id,
+                        timestamp=record["created_at"],
+                        caption=record["text"],
+                        ext=ext,
+                        extra={"source_url": url},
+                    )
+                )
+            found.append(({k: v for k, v in record.items() if v is not None}, media))
+        return found
+
+    def profile_record(self, archive: ArchiveReader) -> tuple[dict, list[ImportedMedia]] | None:
+        """The profile with its avatar and banner, as the archive holds them (data/profile_media/)."""
+        account = self.account(archive)
+        if not account:
+            return None
+        files = {m.group(1): n for n in archive.namelist() if (m := PROFILE_MEDIA.search(n))}
+        media = []
+        # The profile's date is the account's creation, not a post's: kept aside, out of the coverage.
+        account = {k: v for k, v in account.items() if k != "created_at"}
+        for key, suffix in (("profile_image_url", "avatar"), ("header_image_url", "banner")):
+            url = account.get(key) or (account.get("archive") or {}).get(key) or ""
+            if not url:
+                continue
+            wanted = _url_file(url)
+            member = files.get(wanted) or next((n for f, n in files.items() if wanted and f.startswith(wanted)), None)
+            ext = (member or wanted).rsplit(".", 1)[-1].lower() if "." in (member or wanted) else "jpg"
+            media.append(
+                ImportedMedia(
+                    member=member,
+                    url=url if url.startswith("https://") else "",
+                    kind="image",
+                    media_id=f"{account.get('id') or account.get('username')}_{suffix}",
+                    record_id=account.get("id") or account.get("username"),
+                    caption=f"{account.get('username', '')} ({suffix})",
+                    ext=ext,
+                )
+            )
+        return account, media
 
     def media(self, resource: str, record: dict) -> list[ImportedMedia]:
         """The extractor's media items for the tweet, each found in the archive where it is there."""

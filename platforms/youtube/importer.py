@@ -23,20 +23,64 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia, iso_from
+from platforms.importer import ArchiveReader, BaseImporter, ImportedMedia, iso_from, meaning, meanings
 
-BASE = re.compile(r"^(.*?(?:^|/)YouTube(?: and YouTube Music)?/)(?:videos|video metadata|playlists|channels)/")
+# The product's folder: `YouTube and YouTube Music/` (`YouTube/` in older Takeouts, and in the
+# person's language: `YouTube und YouTube Music/`, `YouTube et YouTube Music/`).
+TOP = re.compile(r"^((?:.*/)?YouTube(?:[ _-]+\w+[ _-]+YouTube[ _-]+Music)?/)([^/]+)/", re.IGNORECASE)
+# Its folders, matched by meaning: case, separators, wording and language changed over the years
+# (`video metadata/` in 2023, `Video metadata/` in 2025).
+FOLDERS = {
+    "videos": meanings("videos", "vidéos", "vídeos", "video"),
+    "metadata": meanings(
+        "video metadata",
+        "videos metadata",
+        "Videometadaten",
+        "métadonnées des vidéos",
+        "métadonnées vidéo",
+        "metadatos de vídeos",
+        "metadatos de los vídeos",
+        "metadados de vídeos",
+        "metadati video",
+    ),
+    "playlists": meanings("playlists", "playlist", "listes de lecture", "listas de reproducción", "Playlists"),
+    "channels": meanings("channels", "channel", "Kanäle", "Kanal", "chaînes", "chaîne", "canales", "canal", "canais"),
+    "comments": meanings("comments", "my-comments", "Kommentare", "commentaires", "comentarios", "comentários"),
+    "subscriptions": meanings("subscriptions", "Abos", "Abonnements", "abonnements", "suscripciones", "inscrições"),
+    "history": meanings("history", "Verlauf", "historique", "historial", "histórico", "cronologia"),
+}
+FOLDER_OF = {m: kind for kind, names in FOLDERS.items() for m in names}
+# Column headers by meaning, for every wording seen (`Video ID` 2023, `Video Id` and shorter names 2025).
+COLUMNS = {
+    "video_id": ("Video ID", "Video Id", "ID de la vidéo", "Video-ID"),
+    "title": ("Video Title (Original)", "Video Title", "Title", "Titel", "Titre"),
+    "description": ("Video Description (Original)", "Video Description", "Description", "Beschreibung"),
+    "channel_id": ("Channel ID", "Channel Id", "Kanal-ID"),
+    "privacy": ("Privacy", "Video Privacy", "Privacy Status", "Video Visibility", "Visibility"),
+    "state": ("Video State", "State", "Upload Status"),
+    "language": ("Video Audio Language", "Audio Language"),
+    "duration": ("Approx Duration (ms)", "Approx. Duration (ms)", "Duration (ms)", "Video Duration (ms)"),
+    "published": ("Video Publish Timestamp", "Publish Timestamp", "Video Published At", "Published At"),
+    "created": ("Video Create Timestamp", "Create Timestamp", "Video Created At", "Created At"),
+}
 VIDEO_EXTS = ("mp4", "mov", "webm", "mkv", "avi", "m4v", "3gp", "flv", "wmv", "mpg", "mpeg")
 COPY = re.compile(r"\((\d+)\)$")
+ITEMS_SUFFIX = re.compile(r"[-_ ]+vid[eé]os?$", re.IGNORECASE)
 # A file name keeps about 40 characters of its title; a shorter match could be anything.
 LONG_ENOUGH = 20
 PUBLIC = ("public", "unlisted")
 
 
 def col(row: dict, *names: str) -> str:
-    """A column by any of its names, whatever their case (Takeout's headers changed over the years)."""
-    lowered = {k.lower(): v for k, v in row.items()}
-    return next((lowered[n.lower()].strip() for n in names if lowered.get(n.lower())), "")
+    """A column by any of its names, matched by meaning (Takeout's headers change case, wording and
+    separators over the years)."""
+    wanted = [meaning(n) for n in names]
+    by_meaning = {meaning(k or ""): v for k, v in row.items()}
+    return next(((by_meaning.get(w) or "").strip() for w in wanted if (by_meaning.get(w) or "").strip()), "")
+
+
+def field(row: dict, key: str) -> str:
+    return col(row, *COLUMNS[key])
 
 
 def norm(text: str) -> str:
@@ -64,36 +108,65 @@ class VideoFile:
 
 
 def _rest(row: dict, used: tuple[str, ...]) -> dict:
-    taken = {u.lower() for u in used}
-    return {k: v for k, v in row.items() if k.lower() not in taken and v not in ("", None)}
+    taken = {meaning(u) for u in used}
+    return {k: v for k, v in row.items() if meaning(k or "") not in taken and v not in ("", None)}
+
+
+def _stem(name: str) -> str:
+    return name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 class Importer(BaseImporter):
     slug = "youtube"
     name = "YouTube"
     expected = "it has no YouTube and YouTube Music/ folder (choose YouTube on takeout.google.com, with videos)."
+    others = (
+        (re.compile(r"/channels?/[^/]*(?:settings|config|feature|url|community)[^/]*$", re.I),
+         "the channel's settings, not content"),
+        (re.compile(r"(?:^|/)archive_browser\.html$", re.I), "Takeout's table of contents"),
+        (re.compile(r"/music[^/]*/", re.I), "YouTube Music's library, not the channel's content"),
+        (re.compile(r"/(?:video metadata|[^/]*metad[^/]*)/[^/]*(?:recordings|texts)[^/]*\.csv$", re.I),
+         "where videos were recorded and their translated titles; the videos themselves are read"),
+        (re.compile(r"/(?:live chats|my-live-chat-messages)/", re.I), "live chat messages in others' streams"),
+        (re.compile(r"^(?:.*/)?Takeout/(?!YouTube)[^/]+/", re.I), "another Google product's data, not YouTube's"),
+    )  # fmt: skip
+    sensitive = (re.compile(r"/[^/]*(?:watch|search)[^/]*\.(?:json|html)$", re.I),)
 
     def detect(self, names: list[str]) -> bool:
-        return any(BASE.match(n) for n in names)
+        return any((m := TOP.match(n)) and meaning(m.group(2)) in FOLDER_OF for n in names)
+
+    def folders(self, names: list[str]) -> dict[str, dict[str, list[str]]]:
+        """base → folder kind → members (whatever the folders' spelling)."""
+        found: dict[str, dict[str, list[str]]] = {}
+        for n in names:
+            match = TOP.match(n)
+            kind = FOLDER_OF.get(meaning(match.group(2))) if match else None
+            if kind:
+                found.setdefault(match.group(1), {}).setdefault(kind, []).append(n)
+        return found
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         self.archive = archive
-        names = archive.namelist()
-        bases = sorted({m.group(1) for n in names if (m := BASE.match(n))})
+        layout = self.folders(archive.namelist())
+        bases = sorted(layout)
         self.titles: dict[str, str] = {}
         for base in bases:
-            yield from self.channels(base, names)
+            yield from self.channels(layout[base].get("channels", []))
         for base in bases:
-            yield from self.videos(base, names)
+            yield from self.videos(base, layout[base])
         for base in bases:
-            yield from self.playlists(base, names)
+            yield from self.playlists(layout[base].get("playlists", []))
+        for base in bases:
+            yield from self.comments(layout[base].get("comments", []))
+        for base in bases:
+            yield from self.subscriptions(layout[base].get("subscriptions", []))
+        for base in bases:
+            yield from self.history(layout[base].get("history", []))
 
     # --- channel ---------------------------------------------------------------------------
-    def channels(self, base: str, names: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
-        name = f"{base}channels/channel.csv"
-        if not self.archive.exists(name):
-            return
-        yield from self.each("channels", self.csv_rows(self.archive, name), self.channel, where=name)
+    def channels(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        for name in sorted(n for n in members if meaning(_stem(n)) in meanings("channel", "channels", "Kanal")):
+            yield from self.each("channels", self.csv_rows(self.archive, name), self.channel, where=name)
 
     def channel(self, row: dict) -> tuple[dict, list[ImportedMedia]] | None:
         channel_id = col(row, "Channel ID", "Channel Id")
@@ -110,17 +183,23 @@ class Importer(BaseImporter):
         return record, []
 
     # --- videos ----------------------------------------------------------------------------
-    def videos(self, base: str, names: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+    def videos(self, base: str, layout: dict[str, list[str]]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         files = []
-        for name in names:
-            if name.startswith(f"{base}videos/") and name.rsplit(".", 1)[-1].lower() in VIDEO_EXTS:
+        videos = layout.get("videos", [])
+        self.video_folder = videos[0].rsplit("/", 1)[0] + "/" if videos else f"{base}videos/"
+        for name in videos:
+            if name.rsplit(".", 1)[-1].lower() in VIDEO_EXTS:
                 stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].strip()
                 copy = COPY.search(stem)
                 files.append(VideoFile(name, norm(COPY.sub("", stem)), int(copy.group(1)) if copy else 0))
         self.files = sorted(files, key=lambda f: (f.copy, f.name))
         self.claimed: set[str] = set()
-        metadata = f"{base}video metadata/videos.csv"
-        if self.archive.exists(metadata):
+        tables = [
+            n
+            for n in layout.get("metadata", []) + layout.get("videos", [])
+            if n.lower().endswith(".csv") and meaning(_stem(n)) in meanings("videos", "vidéos", "vídeos", "video")
+        ]
+        for metadata in sorted(tables):
             yield from self.each("videos", self.csv_rows(self.archive, metadata), self.video, where=metadata)
         unmatched = [f for f in self.files if f.name not in self.claimed]
         if unmatched:
@@ -132,53 +211,43 @@ class Importer(BaseImporter):
             yield "videos", *self.bare_video(file)
 
     def video(self, row: dict) -> tuple[dict, list[ImportedMedia]]:
-        video_id = col(row, "Video ID", "Video Id")
+        video_id = field(row, "video_id")
         if not video_id:
             raise ValueError("a video without an id")
-        title = col(row, "Video Title (Original)", "Video Title", "Title")
-        published = iso_from(col(row, "Video Publish Timestamp", "Video Create Timestamp"))
-        privacy = col(row, "Privacy", "Video Privacy").lower()
+        title = field(row, "title")
+        published = iso_from(field(row, "published") or field(row, "created"))
+        privacy = field(row, "privacy").lower()
         snippet = {
             "publishedAt": published,
-            "channelId": col(row, "Channel ID", "Channel Id") or None,
+            "channelId": field(row, "channel_id") or None,
             "title": title,
-            "description": col(row, "Video Description (Original)", "Video Description", "Description"),
-            "defaultAudioLanguage": col(row, "Video Audio Language") or None,
+            "description": field(row, "description"),
+            "defaultAudioLanguage": field(row, "language") or None,
         }
-        ms = col(row, "Approx Duration (ms)")
+        ms = field(row, "duration")
         record = {
             "kind": "youtube#video",
             "id": video_id,
             "snippet": {k: v for k, v in snippet.items() if v is not None},
             "contentDetails": {"duration": duration(ms)} if duration(ms) else {},
-            "status": {"privacyStatus": privacy or None, "uploadStatus": col(row, "Video State").lower() or None},
+            "status": {"privacyStatus": privacy or None, "uploadStatus": field(row, "state").lower() or None},
         }
         record["status"] = {k: v for k, v in record["status"].items() if v}
-        used = (
-            "Video ID",
-            "Video Id",
-            "Video Title (Original)",
-            "Video Title",
-            "Title",
-            "Video Description (Original)",
-            "Video Description",
-            "Description",
-            "Channel ID",
-            "Channel Id",
-            "Privacy",
-            "Video Privacy",
-            "Video State",
-            "Video Audio Language",
-        )
+        used = tuple(
+            n for key in ("video_id", "title", "description", "channel_id", "privacy", "state", "language")
+            for n in COLUMNS[key]
+        )  # fmt: skip
         rest = _rest(row, used)
         if rest:
             record["archive"] = rest
         self.titles[video_id] = title
         file = self.match(title)
         extra = {"title": title, "privacy": privacy or None, "duration_ms": int(float(ms)) if ms else None}
+        # Not in this part: the name Takeout gives the file, so the failure says what to look for.
+        expected = f"{self.video_folder}{title or video_id}.mp4"
         media = [
             ImportedMedia(
-                member=file.name if file else None,
+                member=file.name if file else expected,
                 kind="video",
                 media_id=video_id,
                 record_id=video_id,
@@ -236,13 +305,12 @@ class Importer(BaseImporter):
         return record, [media]
 
     # --- playlists -------------------------------------------------------------------------
-    def playlists(self, base: str, names: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
-        folder = f"{base}playlists/"
-        lists = [n for n in names if n.startswith(folder) and n.endswith(".csv") and "/" not in n[len(folder) :]]
-        index = f"{folder}playlists.csv"
-        item_files = {n: norm(n[len(folder) : -len(".csv")].removesuffix("-videos")) for n in lists if n != index}
+    def playlists(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        lists = [n for n in members if n.lower().endswith(".csv")]
+        index = next((n for n in lists if meaning(_stem(n)) in meanings("playlists", "playlist")), None)
+        item_files = {n: norm(ITEMS_SUFFIX.sub("", _stem(n))) for n in lists if n != index}
         found: list[tuple[dict, list[dict]]] = []
-        if self.archive.exists(index):
+        if index:
             for row in self.csv_rows(self.archive, index):
                 title = col(row, "Playlist Title (Original)", "Playlist Title", "Title")
                 name = self.playlist_file(title, item_files)
@@ -342,3 +410,123 @@ class Importer(BaseImporter):
         }
         record["status"] = {k: v for k, v in record["status"].items() if v}
         return record, items
+
+    # --- comments, subscriptions, history ---------------------------------------------------
+    def comments(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        for name in sorted(n for n in members if n.lower().endswith(".csv")):
+            yield from self.each("comments", self.csv_rows(self.archive, name), self.comment, where=name)
+
+    def comment(self, row: dict) -> tuple[dict, list[ImportedMedia]]:
+        comment_id = col(row, "Comment ID", "Comment Id")
+        if not comment_id:
+            raise ValueError("a comment without an id")
+        text = col(row, "Comment Text", "Comment", "Text")
+        snippet = {
+            "videoId": col(row, "Video ID", "Video Id") or None,
+            "channelId": col(row, "Channel ID", "Channel Id") or None,
+            "textOriginal": comment_text(text),
+            "parentId": col(row, "Parent Comment ID", "Parent Comment Id") or None,
+            "publishedAt": iso_from(col(row, "Comment Create Timestamp", "Create Timestamp", "Created At")),
+        }
+        used = ("Comment ID", "Comment Id", "Comment Text", "Comment", "Text", "Video ID", "Video Id")
+        used += ("Channel ID", "Channel Id", "Parent Comment ID", "Parent Comment Id", "Comment Create Timestamp")
+        record = {
+            "kind": "youtube#comment",
+            "id": comment_id,
+            "snippet": {k: v for k, v in snippet.items() if v is not None},
+            "archive": _rest(row, used),
+        }
+        return record, []
+
+    def subscriptions(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        for name in sorted(n for n in members if n.lower().endswith(".csv")):
+            yield from self.each("subscriptions", self.csv_rows(self.archive, name), self.subscription, where=name)
+
+    def subscription(self, row: dict) -> tuple[dict, list[ImportedMedia]]:
+        channel_id = col(row, "Channel Id", "Channel ID", "Kanal-ID")
+        if not channel_id:
+            raise ValueError("a subscription without a channel id")
+        record = {
+            "kind": "youtube#subscription",
+            "id": channel_id,
+            "snippet": {
+                "title": col(row, "Channel Title", "Title", "Kanaltitel"),
+                "resourceId": {"kind": "youtube#channel", "channelId": channel_id},
+            },
+            "archive": _rest(row, ("Channel Id", "Channel ID", "Kanal-ID", "Channel Title", "Title", "Kanaltitel")),
+        }
+        return record, []
+
+    def history(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        """Watch and search history, as Takeout writes it in JSON or in HTML."""
+        for name in sorted(members):
+            what = "search_history" if "search" in name.rsplit("/", 1)[-1].lower() else "watch_history"
+            if not name.lower().endswith((".json", ".html")) or not self.wanted(name):
+                continue
+            if name.lower().endswith(".json"):
+                items = self.load_json(self.archive, name)
+            else:
+                self.used.add(name)
+                items = history_html(self.archive.read(name).decode("utf-8", "replace"))
+            yield from self.each(what, items if isinstance(items, list) else [], self.activity, where=name)
+
+    def activity(self, item: dict) -> tuple[dict, list[ImportedMedia]]:
+        when = iso_from(item.get("time"))
+        if not when:
+            raise ValueError(f"no readable time: {item.get('time')!r}")
+        link = item.get("titleUrl") or ""
+        video = re.search(r"[?&]v=([\w-]{6,})", link)
+        digest = hashlib.sha1(f"{when}|{item.get('title')}|{link}".encode()).hexdigest()[:16]
+        snippet = {"publishedAt": when, "title": item.get("title") or ""}
+        if video:
+            snippet["resourceId"] = {"kind": "youtube#video", "videoId": video.group(1)}
+        return {"kind": "youtube#activity", "id": f"history_{digest}", "snippet": snippet, "archive": item}, []
+
+
+def comment_text(text: str) -> str:
+    """Takeout (2023+) writes a comment as JSON segments, `{"text":"Nice"},{"text":" video"}`."""
+    import json
+
+    if text.startswith("{"):
+        try:
+            segments = json.loads(f"[{text}]")
+            return "".join(str(s.get("text", "")) for s in segments if isinstance(s, dict))
+        except ValueError:
+            pass
+    return text
+
+
+HTML_CELL = re.compile(r'<div class="outer-cell[^"]*">(.*?)(?=<div class="outer-cell|\Z)', re.S)
+HTML_BODY = re.compile(r'<div class="content-cell[^"]*mdl-typography--body-1">(.*?)</div>', re.S)
+HTML_LINK = re.compile(r'<a href="([^"]*)">(.*?)</a>', re.S)
+
+
+def history_html(page: str) -> list[dict]:
+    """The HTML form of Takeout's history: one cell per entry, `Watched <a>title</a><br><a>channel</a>
+    <br>date`. Mapped into the JSON form's fields."""
+    import html
+    from datetime import datetime
+
+    entries = []
+    for cell in HTML_CELL.findall(page):
+        body = HTML_BODY.search(cell)
+        if not body:
+            continue
+        parts = [p.strip() for p in re.split(r"<br\s*/?>", body.group(1))]
+        links = HTML_LINK.findall(body.group(1))
+        text = html.unescape(re.sub(r"<[^>]+>", "", parts[-1] if parts else "")).replace("\u202f", " ").strip()
+        when = None
+        for fmt in ("%b %d, %Y, %I:%M:%S %p %Z", "%d %b %Y, %H:%M:%S %Z", "%b %d, %Y, %H:%M:%S %Z"):
+            try:
+                when = datetime.strptime(text, fmt).strftime("%Y-%m-%dT%H:%M:%SZ")
+                break
+            except ValueError:
+                continue
+        entry: dict = {"header": "YouTube", "time": when or text}
+        if links:
+            entry["titleUrl"] = html.unescape(links[0][0])
+            entry["title"] = html.unescape(re.sub(r"<[^>]+>", "", parts[0])).strip()
+        if len(links) > 1:
+            entry["subtitles"] = [{"name": html.unescape(links[1][1]), "url": html.unescape(links[1][0])}]
+        entries.append(entry)
+    return entries

@@ -48,7 +48,8 @@
       bar.value = Math.floor((100 * received) / file.size);
       say("Uploaded " + mb(received) + " of " + mb(file.size));
     }
-    var done = await call("POST", url + "/finish");
+    var skip = form.querySelector("[name=skip_sensitive]");
+    var done = await call("POST", url + "/finish", JSON.stringify({skip_sensitive: !!(skip && skip.checked)}), "application/json");
     if (!done.ok) throw new Error(done.data.error || "The import could not start.");
     say("Uploaded. Starting the import…");
     window.location.assign(done.data.job_url);

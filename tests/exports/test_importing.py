@@ -5,6 +5,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,16 @@ from platforms import registry
 from platforms.base import ExtractorError
 from platforms.importer import ImportedMedia, archive_open
 from tests.conftest import ROOT, seed_platforms, verify_archive, worker_env
-from tests.fixtures.archives import uploaded_job, x_archive_members, x_media_count, x_tweets, ytd, zip_bytes
+from tests.fixtures.archives import (
+    tar_gz_bytes,
+    unaccounted,
+    uploaded_job,
+    x_archive_members,
+    x_media_count,
+    x_tweets,
+    ytd,
+    zip_bytes,
+)
 
 MB = 1024 * 1024
 
@@ -77,7 +87,7 @@ def test_an_x_archive_becomes_records_and_stored_media(alice, storage_dir, empty
     job_import(job)
     job.refresh_from_db()
 
-    assert job.records_count == len(x_tweets())
+    assert job.records_count == len(x_tweets()) + 1  # and the profile, with its avatar
     assert job.skipped_records == []
     images, videos = x_media_count()
     files = list(job.media_files.all())
@@ -137,7 +147,10 @@ def test_media_neither_in_the_archive_nor_at_a_url_are_failed_with_that_reason(a
     recorder.add_media(ImportedMedia(member=None, url="https://pbs.twimg.com/media/a.jpg", media_id="m2"))
     recorder.flush()
     rows = {m.media_id: m for m in recorder.job.media_files.all()}
-    assert (rows["m1"].status, rows["m1"].last_error) == ("failed", "not in the archive and no URL to fetch it from")
+    assert (rows["m1"].status, rows["m1"].last_error) == (
+        "failed",
+        "data/tweets_media/gone.jpg: not in the archive and no URL to fetch it from",
+    )
     assert (rows["m2"].status, rows["m2"].source_url) == ("pending", "https://pbs.twimg.com/media/a.jpg")
 
 
@@ -180,21 +193,52 @@ def every_platform():
         ("youtube", lambda: zip_bytes(test_youtube_importer.members(public=False))),
         ("reddit", lambda: zip_bytes(test_reddit_importer.members(links=False))),
         ("github", lambda: test_github_importer.tar_gz(test_github_importer.members(all_git=True))),
+        # Each platform's other content files, in the newer layouts.
+        ("twitter", lambda: zip_bytes(x_archive_with_everything())),
+        ("facebook", lambda: zip_bytes(test_facebook_importer.activity_members())),
+        ("instagram", lambda: zip_bytes(test_instagram_importer.activity_members())),
+        ("youtube", lambda: zip_bytes(test_youtube_importer.everything())),
+        ("reddit", lambda: zip_bytes(test_reddit_importer.everything())),
+        ("github", lambda: test_github_importer.tar_gz(test_github_importer.everything())),
     ]
 
 
-@pytest.mark.parametrize("slug, build", every_platform(), ids=[p[0] for p in every_platform()])
+def platform_ids() -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for slug, _ in every_platform():
+        seen[slug] = seen.get(slug, 0) + 1
+        ids.append(slug if seen[slug] == 1 else f"{slug}-everything")
+    return ids
+
+
+@pytest.mark.parametrize("slug, build", every_platform(), ids=platform_ids())
 def test_every_platform_s_archive_becomes_a_verified_export_archive(alice, storage_dir, connect, slug, build):
     connect(alice, slug)  # see test_an_import_needs_no_connected_account
-    job = job_run_inline(uploaded_job(alice, slug, build()))
+    data = build()
+    job = job_run_inline(uploaded_job(alice, slug, data))
     assert job.status == ExportJob.Status.SUCCEEDED, job.error
     assert job.records_count > 0 and job.media_files.filter(status="pending").count() == 0
     flags = ["--csv", *(["--media"] if job.media_done else [])]
     verify_archive(storage_dir / job.archive_name, slug, *flags)
     with zipfile.ZipFile(storage_dir / job.archive_name) as archive:
         document = json.loads(archive.read(f"{job.base_name}.json"))
+        failures = archive.read("failures.csv").decode()
     assert sum(len(r) for r in document["records"].values()) == job.records_count
     assert len(document["media"]) == job.media_done and len(document["failures"]) == job.media_failed
+    assert document["notes"] == job.notes
+    original = archive_open(io.BytesIO(data))
+    # Every file the archive holds is kept byte for byte; every absent one is named in failures.csv.
+    for media in job.media_files.all():
+        if media.status == MediaFile.Status.DONE and media.extra.get("archive_member"):
+            stored = default_storage.open(media.stored_name).read()
+            assert stored == original.open(media.extra["archive_member"]).read()
+        if media.status == MediaFile.Status.FAILED and not media.extra.get("archive_member"):
+            assert media.extra.get("missing_from_archive") and media.extra["missing_from_archive"] in failures
+    # Every other member is named in the notes: what is left are the data files the import read.
+    folders = [m.extra["archive_folder"] for m in job.media_files.exclude(extra__archive_folder=None)]
+    left = {n for n in unaccounted(job, original.namelist()) if not any(n.startswith(f) for f in folders)}
+    assert all(n.endswith((".json", ".js", ".csv", ".html")) for n in left), left
 
 
 def test_an_import_needs_no_connected_account(alice, storage_dir):
@@ -282,7 +326,10 @@ def test_limits_can_come_from_the_environment(monkeypatch):
 
 def test_a_data_file_too_large_to_read_fails_the_import_and_its_upload_is_deleted(alice, storage_dir, settings):
     settings.STAREXPORT = {**settings.STAREXPORT, "IMPORT_MAX_JSON_BYTES": 100}
-    job = uploaded_job(alice, "twitter", zip_bytes({"data/tweets.js": ytd("tweets", x_tweets()[:2])}))
+    # tweets.js is read item by item; the other data files are read whole, within the limit.
+    members = x_archive_members(media=False)
+    members["data/tweets.js"] = ytd("tweets", [])
+    job = uploaded_job(alice, "twitter", zip_bytes(members))
     with pytest.raises(ExtractorError, match="one data file may be at most 100 bytes"):
         job_import(job)
     assert files_under(storage_dir) == []
@@ -405,7 +452,7 @@ def test_the_command_turns_an_x_archive_into_a_verified_export_archive(command, 
     assert result.returncode == 0, result.stderr
     archive = Path(result.stdout.strip().splitlines()[-1])
     assert archive.is_file() and archive.is_relative_to(command.media_root)
-    assert "Done: 56 records" in result.stderr
+    assert "Done: 57 records" in result.stderr
 
     images, videos = x_media_count()
     output = verify_archive(archive, "twitter", "--media", "--csv")
@@ -456,3 +503,150 @@ def test_a_refused_archive_exits_1_with_the_reason_and_is_not_stored(command, bo
     assert message in result.stderr
     assert files_under(command.media_root) == [] and files_under(command.tmp) == []
     assert not ExportJob.objects.exists()
+
+
+def x_archive_with_everything() -> dict:
+    from platforms.sandbox.media import image
+
+    members = x_archive_members()
+    members["data/like.js"] = ytd("like", [{"like": {"tweetId": "111", "fullText": "Liked this", "expandedUrl": "u"}}])
+    members["data/direct-messages.js"] = ytd(
+        "direct_messages",
+        [
+            {
+                "dmConversation": {
+                    "conversationId": "1-2",
+                    "messages": [
+                        {
+                            "messageCreate": {
+                                "id": "900",
+                                "senderId": "1",
+                                "recipientId": "2",
+                                "text": "hi",
+                                "mediaUrls": ["https://ton.twitter.com/dm/900/1/photo.jpg"],
+                                "createdAt": "2022-01-01T00:00:00.000Z",
+                            }
+                        }
+                    ],
+                }
+            }
+        ],
+    )
+    members["data/direct_messages_media/900-photo.jpg"] = image("dm")
+    members["data/ip-audit.js"] = ytd("ip_audit", [{"ipAudit": {"loginIp": "10.0.0.1"}}])
+    members["data/tweets_media/1-orphan.jpg"] = image("orphan")
+    return members
+
+
+def test_an_import_accounts_for_every_member_of_the_archive(alice, storage_dir):
+    members = x_archive_with_everything()
+    job = uploaded_job(alice, "twitter", zip_bytes(members))
+    job_import(job)
+    job.refresh_from_db()
+    resources = Counter(job.records.values_list("resource", flat=True))
+    assert resources == {"tweets": len(x_tweets()), "profile": 1, "likes": 1, "direct_messages": 1}
+    dm = job.media_files.get(media_id="dm_900_0")
+    assert (
+        dm.status == MediaFile.Status.DONE and dm.extra["archive_member"] == "data/direct_messages_media/900-photo.jpg"
+    )
+    assert "data/ip-audit.js: sign-in and device records, not content" in job.notes
+    assert "data/tweets_media/1-orphan.jpg: a file no data file of the archive refers to" in job.notes
+    # Every member is read, used by a record, or named in a note with its reason.
+    used = set(job.media_files.exclude(extra__archive_member=None).values_list("extra__archive_member", flat=True))
+    data = {n for n in members if n.endswith(".js")}
+    named = {n for n in members if any(note.startswith(f"{n}: ") for note in job.notes)}
+    assert used | data | named == set(members)
+
+
+def test_messages_and_history_can_be_left_out(alice, storage_dir):
+    job = uploaded_job(alice, "twitter", zip_bytes(x_archive_with_everything()), skip_sensitive=True)
+    job_import(job)
+    job.refresh_from_db()
+    assert not job.records.filter(resource="direct_messages").exists()
+    assert not job.media_files.filter(media_id="dm_900_0").exists()
+    assert "data/direct-messages.js: left out, as asked (messages and history)" in job.notes
+    assert "data/direct_messages_media/900-photo.jpg: left out, as asked (messages and history)" in job.notes
+
+
+def split_takeout() -> list[tuple[str, bytes]]:
+    """A Takeout in three parts: the data in a ZIP, the videos in a second ZIP and a .tgz."""
+    from tests.platforms.test_youtube_importer import members
+
+    whole = members(public=False)
+    data = {k: v for k, v in whole.items() if "/videos/" not in k}
+    videos = sorted(k for k in whole if "/videos/" in k)
+    return [
+        ("takeout-20250102T030405Z-001.zip", zip_bytes(data)),
+        ("takeout-20250102T030405Z-002.zip", zip_bytes({k: whole[k] for k in videos[:2]})),
+        ("takeout-20250102T030405Z-003.tgz", tar_gz_bytes({k: whole[k] for k in videos[2:]})),
+    ]
+
+
+def test_a_takeout_split_into_parts_imports_as_one(alice, storage_dir):
+    (first, data), *others = split_takeout()
+    job = uploaded_job(alice, "youtube", data, first, parts=others)
+    job_import(job)
+    job.refresh_from_db()
+    videos = {m.media_id: m for m in job.media_files.filter(kind="video")}
+    assert {k: m.status for k, m in videos.items()} == {
+        "abc123def45": "done",
+        "xyz987uvw65": "done",
+        "dup00000001": "done",
+        "dup00000002": "done",
+        "gone0000001": "failed",
+        next(k for k in videos if k.startswith("takeout_")): "done",
+    }
+    assert {m.extra["archive_member"].rsplit("/", 1)[-1] for m in videos.values() if m.status == "done"} == {
+        "Demo_ part 1.mp4",
+        "A very long title about cooking pasta at.mp4",
+        "Same name.mp4",
+        "Same name(1).mp4",
+        "Live stream 2024.webm",
+    }
+    assert job.records.filter(resource="videos").count() == 6
+    # Every part is deleted once read.
+    assert [n for n in files_under(storage_dir) if n.startswith("uploads/")] == []
+
+
+def test_the_command_imports_every_part_of_a_split_takeout(command, bob, tmp_path):
+    paths = []
+    for name, data in split_takeout():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    result = command("--user", "bob", "--platform", "youtube", *paths)
+    assert result.returncode == 0, result.stderr
+    archive = Path(result.stdout.strip().splitlines()[-1])
+    output = verify_archive(archive, "youtube", "--media", "--csv")
+    assert "'videos': 5" in output
+    with zipfile.ZipFile(archive) as z:
+        failures = z.read("failures.csv").decode().splitlines()
+    assert failures[1:] == [
+        "gone0000001,gone0000001,,Takeout/YouTube and YouTube Music/videos/Not in this part.mp4: "
+        "not in the archive and no URL to fetch it from"
+    ]
+
+
+def test_the_import_page_offers_to_leave_out_messages_and_history_and_the_upload_keeps_the_choice(
+    alice, client, settings, tmp_path
+):
+    settings.VAR_DIR = tmp_path
+    client.force_login(alice)
+    page = client.get("/exports/import/").content.decode()
+    assert 'name="skip_sensitive"' in page and "Leave out messages and history" in page
+    jobs = []
+    for choice in (True, False):
+        data = zip_bytes(x_archive_members(media=False))
+        body = json.dumps({"platform": "twitter", "filename": "twitter.zip", "size": len(data)})
+        created = client.post("/exports/import/uploads", body, content_type="application/json").json()
+        put = client.put(
+            f"/exports/import/uploads/{created['id']}?offset=0", data, content_type="application/octet-stream"
+        )
+        assert put.status_code == 200
+        finished = client.post(
+            f"/exports/import/uploads/{created['id']}/finish",
+            json.dumps({"skip_sensitive": choice}),
+            content_type="application/json",
+        )
+        assert finished.status_code == 200, finished.content
+        jobs.append(ExportJob.objects.get(id=finished.json()["job"]))
+    assert [j.options.get("skip_sensitive", False) for j in jobs] == [True, False]

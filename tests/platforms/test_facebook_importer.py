@@ -7,7 +7,7 @@ from exports.importing import job_import
 from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import FACEBOOK_POSTS, uploaded_job, zip_bytes
+from tests.fixtures.archives import FACEBOOK_POSTS, imported, mojibake, unaccounted, uploaded_job, zip_bytes
 
 PHOTO = "posts/media/Mobiloverforsler_uqsXWfBGvQ/28055_498092266878953_310909280_n_498092266878953.jpg"
 VIDEO = "posts/media/videos/1199405_10200191443018829_7953_n_2022020720200.mp4"
@@ -160,7 +160,10 @@ def test_an_import_stores_what_the_archive_holds_and_lists_what_it_lacks(make_us
     job.refresh_from_db()
     files = {m.media_id: m for m in job.media_files.all()}
     missing = files["498092266878953"]
-    assert (missing.status, missing.last_error) == ("failed", "not in the archive and no URL to fetch it from")
+    assert (missing.status, missing.last_error) == (
+        "failed",
+        f"{missing.extra['missing_from_archive']}: not in the archive and no URL to fetch it from",
+    )
     assert missing.extra["missing_from_archive"] == PHOTO
     assert files["2022020720200"].status == MediaFile.Status.DONE
     assert files["2022020720200"].content_type == "video/mp4"
@@ -169,3 +172,194 @@ def test_an_import_stores_what_the_archive_holds_and_lists_what_it_lacks(make_us
     assert job.records.filter(data__story__icontains="tilføjet").count() == 2
     assert "archive covers 2009-05-21 to 2020-01-04" in job.notes
     assert any(n.startswith("1 files the archive's data names are not in it") for n in job.notes)
+
+
+def test_every_form_of_media_file_name_gives_the_platforms_id_and_one_file_is_one_item():
+    from platforms.sandbox.media import image, video
+
+    top = "facebook-ada-2025-01-02/"
+    posts = "your_facebook_activity/posts"
+    clip = video("fbclip", seconds=0.2, width=32, height=32)
+    members = {
+        f"{top}{posts}/album/0.json": json.dumps(
+            {
+                "name": "Trip",
+                "photos": [
+                    {"uri": f"{posts}/media/Trip_a1/120_0_o_10158000000000001.jpg", "creation_timestamp": 1700000000},
+                    {"uri": f"{posts}/media/Trip_a1/10158000000000002.jpg", "creation_timestamp": 1700000001},
+                ],
+            }
+        ),
+        f"{top}{posts}/your_videos.json": json.dumps(
+            {"videos_v2": [{"uri": f"{posts}/media/videos/10158000000000003.mp4", "creation_timestamp": 1700000002}]}
+        ),
+        f"{top}{posts}/your_posts__check_ins__photos_and_videos_1.json": json.dumps(
+            [
+                {
+                    "timestamp": 1700000003,
+                    "data": [{"post": "Watch this"}],
+                    "attachments": [
+                        {"data": [{"media": {"uri": f"{posts}/media/videos/10158000000000003.mp4"}}]},
+                        {"data": [{"media": {"uri": f"{posts}/media/Trip_a1/gone_n_10158000000000009.jpg"}}]},
+                    ],
+                }
+            ]
+        ),
+        f"{top}{posts}/media/Trip_a1/120_0_o_10158000000000001.jpg": image("o-form"),
+        f"{top}{posts}/media/Trip_a1/10158000000000002.jpg": image("album-form"),
+        f"{top}{posts}/media/videos/10158000000000003.mp4": clip,
+    }
+    _, _, rows = read(members)
+    ids = [(r[0], r[1]["id"]) for r in rows]
+    assert ids[:3] == [
+        ("photos", "10158000000000001"),
+        ("photos", "10158000000000002"),
+        ("videos", "10158000000000003"),
+    ]
+    post = rows[3]
+    # The post's video is the video its own file names, not a made-up id of the post's.
+    assert [m.media_id for m in post[2]] == ["10158000000000003", "10158000000000009"]
+    assert post[2][1].member == f"{posts}/media/Trip_a1/gone_n_10158000000000009.jpg"
+
+
+@pytest.mark.django_db
+def test_a_video_two_records_name_is_one_media_file_and_an_absent_file_is_named(
+    make_user, platforms, settings, tmp_path
+):
+    from platforms.sandbox.media import video
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    posts = "your_facebook_activity/posts"
+    clip = video("fbclip2", seconds=0.2, width=32, height=32)
+    members = {
+        f"{posts}/your_videos.json": json.dumps(
+            {"videos_v2": [{"uri": f"{posts}/media/videos/10158000000000003.mp4", "creation_timestamp": 1700000002}]}
+        ),
+        f"{posts}/your_posts__check_ins__photos_and_videos_1.json": json.dumps(
+            [
+                {
+                    "timestamp": 1700000003,
+                    "attachments": [
+                        {"data": [{"media": {"uri": f"{posts}/media/videos/10158000000000003.mp4"}}]},
+                        {"data": [{"media": {"uri": f"{posts}/media/album_x/gone_n_10158000000000009.jpg"}}]},
+                    ],
+                }
+            ]
+        ),
+        f"{posts}/media/videos/10158000000000003.mp4": clip,
+    }
+    job = uploaded_job(make_user("ada"), "facebook", zip_bytes(members))
+    job_import(job)
+    files = {m.media_id: m for m in job.media_files.all()}
+    assert set(files) == {"10158000000000003", "10158000000000009"}
+    assert files["10158000000000003"].status == MediaFile.Status.DONE
+    assert files["10158000000000003"].record_ids == ["10158000000000003", job.records.get(resource="posts").external_id]
+    assert files["10158000000000009"].last_error == (
+        f"{posts}/media/album_x/gone_n_10158000000000009.jpg: not in the archive and no URL to fetch it from"
+    )
+
+
+def activity_members() -> dict:
+    """A 2024 archive with the activity files besides posts, each as Meta writes it."""
+    from platforms.sandbox.media import image
+
+    top = "facebook-ada-20240601/"
+    act = "your_facebook_activity"
+    inbox = f"{act}/messages/inbox/bo_123"
+    return {
+        f"{top}{act}/posts/your_posts__check_ins__photos_and_videos_1.json": json.dumps(
+            [
+                {
+                    "timestamp": 1700000000,
+                    "data": [{"post": mojibake("Før turen")}],
+                    "attachments": [{"data": [{"media": {"uri": f"{act}/posts/media/Trip/10158000000000001.jpg"}}]}],
+                }
+            ]
+        ),
+        f"{top}{act}/posts/media/Trip/10158000000000001.jpg": image("trip"),
+        f"{top}{act}/posts/media/Trip/10158000000000099.jpg": image("orphan"),
+        f"{top}{act}/comments_and_reactions/comments.json": json.dumps(
+            {
+                "comments_v2": [
+                    {
+                        "timestamp": 1700000100,
+                        "data": [{"comment": {"timestamp": 1700000100, "comment": mojibake("Très bien"), "author": "Ada"}}],
+                        "title": "Ada commented on Bo's post.",
+                    }
+                ]
+            }
+        ),
+        f"{top}{act}/comments_and_reactions/likes_and_reactions_1.json": json.dumps(
+            [{"timestamp": 1700000200, "data": [{"reaction": {"reaction": "LIKE", "actor": "Ada"}}], "title": "Ada likes Bo's photo."}]
+        ),
+        f"{top}{act}/saved_items_and_collections/saved_items_and_collections.json": json.dumps(
+            {"saves_v2": [{"timestamp": 1700000300, "title": "Ada saved a link.", "attachments": [{"data": [{"external_context": {"url": "https://example.com/a"}}]}]}]}
+        ),
+        f"{top}{act}/groups/group_posts_and_comments.json": json.dumps(
+            {"group_posts_v2": [{"timestamp": 1700000400, "data": [{"post": mojibake("Hej gruppen ø")}], "title": "Ada posted in Knitting."}]}
+        ),
+        f"{top}{act}/events/your_event_responses.json": json.dumps(
+            {"event_responses_v2": {"events_joined": [{"name": "Party", "start_timestamp": 1700000500}], "events_declined": [{"name": "Meeting", "start_timestamp": 1700000600}]}}
+        ),
+        f"{top}{inbox}/message_1.json": json.dumps(
+            {
+                "participants": [{"name": "Bo"}, {"name": mojibake("Adé")}],
+                "messages": [
+                    {"sender_name": "Bo", "timestamp_ms": 1700000700000, "content": mojibake("Hé 👋"),
+                     "photos": [{"uri": f"{inbox}/photos/10158000000000077.jpg", "creation_timestamp": 1700000700}]},
+                    {"sender_name": mojibake("Adé"), "timestamp_ms": 1700000800000,
+                     "videos": [{"uri": f"{inbox}/videos/10158000000000078.mp4", "creation_timestamp": 1700000800}]},
+                ],
+                "title": "Bo",
+            }
+        ),
+        f"{top}{inbox}/photos/10158000000000077.jpg": image("dm"),
+        f"{top}security_and_login_information/logins_and_logouts.json": json.dumps({"account_accesses_v2": []}),
+        f"{top}personal_information/profile_information/profile_information.json": json.dumps(
+            {"profile_v2": {"name": {"full_name": mojibake("Adé")}, "username": "ada"}}
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_every_activity_file_is_read_and_every_other_member_named(make_user, platforms, settings, tmp_path):
+    members = activity_members()
+    job = imported(make_user("ada"), "facebook", zip_bytes(members), settings=settings, tmp_path=tmp_path)
+    records = {(r.resource, r.data.get("message") or r.data["archive"].get("name")) for r in job.records.all()}
+    assert records == {
+        ("posts", "Før turen"),
+        ("comments", "Ada commented on Bo's post."),
+        ("reactions", "Ada likes Bo's photo."),
+        ("saved", "Ada saved a link."),
+        ("group_posts", "Ada posted in Knitting."),
+        ("events", "Party"),
+        ("events", "Meeting"),
+        ("messages", "Hé 👋"),
+        ("messages", None),
+    }
+    # The mojibake is repaired in every string, not only captions: names, comments, participants.
+    comment = job.records.get(resource="comments").data
+    assert comment["archive"]["data"][0]["comment"]["comment"] == "Très bien"
+    message = job.records.filter(resource="messages").order_by("timestamp").last().data
+    assert message["archive"]["sender_name"] == "Adé" and message["archive"]["context"]["participants"] == ["Bo", "Adé"]
+    assert job.account["name"] == "Adé"
+    files = {m.media_id: m for m in job.media_files.all()}
+    assert {k: m.status for k, m in files.items()} == {
+        "10158000000000001": "done",
+        "10158000000000077": "done",
+        "10158000000000078": "failed",
+    }
+    assert files["10158000000000078"].last_error == (
+        "your_facebook_activity/messages/inbox/bo_123/videos/10158000000000078.mp4: "
+        "not in the archive and no URL to fetch it from"
+    )
+    top = "facebook-ada-20240601/"
+    assert f"{top}security_and_login_information/logins_and_logouts.json: sign-in records, not content" in job.notes
+    assert (
+        f"{top}your_facebook_activity/posts/media/Trip/10158000000000099.jpg: "
+        "a file no data file of the archive refers to"
+    ) in job.notes
+    assert unaccounted(job, members) == {n for n in members if n.endswith(".json") and "security" not in n}

@@ -10,7 +10,7 @@ from exports.importing import job_import
 from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import uploaded_job
+from tests.fixtures.archives import imported, unaccounted, uploaded_job
 
 USERS = [
     {
@@ -173,3 +173,78 @@ def test_an_import_keeps_each_repository_s_git_data_as_one_zip(make_user, platfo
     assert "archive covers 2015-06-07 to 2019-01-01" in job.notes
     # The ZIPs were written in the job's temporary folder, which is gone again.
     assert not (tmp_path / "var" / "partial" / str(job.id)).exists()
+
+
+def everything() -> dict[str, bytes]:
+    """The migration archive's other shards: issues, pull requests, reviews, comments, releases
+    with an asset, attachments, milestones, and the files they point to."""
+    from platforms.sandbox.media import image
+
+    hello = "https://github.com/ada/hello"
+    shards = {
+        "issues_000001.json": [{"type": "issue", "url": f"{hello}/issues/1", "repository": hello, "user": "https://github.com/ada",
+                                "title": "It breaks", "body": "See the screenshot", "state": "open", "created_at": "2016-01-02T03:04:05Z"}],
+        "pull_requests_000001.json": [{"type": "pull_request", "url": f"{hello}/pull/2", "repository": hello, "title": "Fix it",
+                                       "body": "", "base": {"ref": "main"}, "head": {"ref": "fix"}, "created_at": "2016-02-03T04:05:06Z"}],
+        "pull_request_reviews_000001.json": [{"type": "pull_request_review", "url": f"{hello}/pull/2/files#pullrequestreview-7",
+                                              "pull_request": f"{hello}/pull/2", "body": "Looks good", "state": 40,
+                                              "created_at": "2016-02-04T00:00:00Z"}],
+        "issue_comments_000001.json": [{"type": "issue_comment", "url": f"{hello}/issues/1#issuecomment-9", "issue": f"{hello}/issues/1",
+                                        "body": "Still broken", "created_at": "2016-01-03T00:00:00Z"}],
+        "milestones_000001.json": [{"type": "milestone", "url": f"{hello}/milestone/1", "title": "v1", "created_at": "2016-01-01T00:00:00Z"}],
+        "releases_000001.json": [{"type": "release", "url": f"{hello}/releases/tag/v1", "name": "v1", "tag_name": "v1",
+                                  "release_assets": [{"type": "release_asset", "url": f"{hello}/releases/download/v1/tool.zip",
+                                                      "asset_name": "tool.zip", "asset_content_type": "application/zip",
+                                                      "asset_url": "tarball://root/releases/ada/hello/abc/tool.zip",
+                                                      "created_at": "2016-03-01T00:00:00Z"}],
+                                  "created_at": "2016-03-01T00:00:00Z"}],
+        "attachments_000001.json": [{"type": "attachment", "url": f"{hello}/issues/1#attachment-1", "issue": f"{hello}/issues/1",
+                                     "asset_name": "screen.png", "asset_content_type": "image/png",
+                                     "asset_url": "tarball://root/attachments/def/screen.png", "created_at": "2016-01-02T03:04:05Z"}],
+        "organizations_000001.json": [{"type": "organization", "url": "https://github.com/engines", "login": "engines"}],
+    }  # fmt: skip
+    found = {**members(all_git=True), **{name: json.dumps(items).encode() for name, items in shards.items()}}
+    found["releases/ada/hello/abc/tool.zip"] = b"PK\x05\x06" + bytes(18)
+    found["attachments/def/screen.png"] = image("screen", fmt="png")
+    return found
+
+
+@pytest.mark.django_db
+def test_issues_pull_requests_reviews_comments_releases_and_attachments_are_read(
+    make_user, platforms, settings, tmp_path
+):
+    found = everything()
+    job = imported(
+        make_user("ada"), "github", tar_gz(found), settings=settings, tmp_path=tmp_path, name="github-ada.tar.gz"
+    )
+    hello = "https://github.com/ada/hello"
+    got = sorted((r.resource, r.external_id) for r in job.records.exclude(resource__in=["user", "repos"]))
+    assert got == [
+        ("attachments", f"{hello}/issues/1#attachment-1"),
+        ("issue_comments", f"{hello}/issues/1#issuecomment-9"),
+        ("issues", f"{hello}/issues/1"),
+        ("milestones", f"{hello}/milestone/1"),
+        ("pull_request_reviews", f"{hello}/pull/2/files#pullrequestreview-7"),
+        ("pull_requests", f"{hello}/pull/2"),
+        ("releases", f"{hello}/releases/tag/v1"),
+    ]
+    issue = job.records.get(resource="issues").data
+    assert (issue["title"], issue["body"], issue["created_at"]) == (
+        "It breaks",
+        "See the screenshot",
+        "2016-01-02T03:04:05Z",
+    )
+    files = {
+        m.extra["archive_member"]: m
+        for m in job.media_files.filter(kind="file").exclude(ext="zip", extra__git__isnull=False)
+    }
+    with tarfile.open(fileobj=io.BytesIO(tar_gz(found))) as packed:
+        for member in ("releases/ada/hello/abc/tool.zip", "attachments/def/screen.png"):
+            stored = default_storage.open(files[member].stored_name).read()
+            assert stored == packed.extractfile(member).read()
+    assert files["attachments/def/screen.png"].record_ids == [f"{hello}/issues/1#attachment-1"]
+    assert "schema.json: the archive's format version" in job.notes
+    assert "organizations_000001.json: settings and people of the repositories, not your content" in job.notes
+    git = {n for n in found if n.startswith("repositories/")}
+    named = {"schema.json", "organizations_000001.json"}
+    assert unaccounted(job, found) - git == {n for n in found if n.endswith(".json")} - named

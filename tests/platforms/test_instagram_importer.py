@@ -8,14 +8,9 @@ from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_extractor
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import uploaded_job, zip_bytes
+from tests.fixtures.archives import imported, mojibake, unaccounted, uploaded_job, zip_bytes
 
 ROOT = "instagram-ada-2024-05-30/your_instagram_activity"
-
-
-def mojibake(text: str) -> str:
-    """How Meta writes UTF-8 text into its JSON."""
-    return text.encode().decode("latin-1")
 
 
 def members(*, with_files: bool = True) -> dict:
@@ -169,3 +164,90 @@ def test_an_import_stores_photos_and_videos_and_records_the_profile(make_user, p
     assert job.account == {"username": "ada", "name": "Adä"}
     assert job.records.filter(resource="stories").count() == 1
     assert "archive covers 2024-01-01 to 2024-04-01" in job.notes
+
+
+def test_a_video_named_without_an_extension_is_known_by_its_bytes_and_listed_when_absent():
+    from platforms.sandbox.media import video
+
+    posts = [
+        {"media": [{"uri": "media/posts/202405/17933333333333333", "creation_timestamp": 1714521600}]},
+        {"media": [{"uri": "media/posts/202405/17944444444444444", "creation_timestamp": 1714521601}]},
+    ]
+    clip = video("igclip", seconds=0.2, width=32, height=32)
+    found = {
+        f"{ROOT}/media/posts_1.json": json.dumps(posts),  # the 2025 layout: media/, not content/
+        "instagram-ada-2025-01-02/media/posts/202405/17933333333333333": clip,
+    }
+    found = {k.replace("2024-05-30", "2025-01-02"): v for k, v in found.items()}
+    importer = importer_for("instagram")
+    archive = archive_open(io.BytesIO(zip_bytes(found)))
+    rows = list(importer.records(archive))
+    present, absent = rows[0], rows[1]
+    assert present[1]["media_type"] == "VIDEO"
+    assert (present[2][0].kind, present[2][0].ext) == ("video", "mp4")
+    assert present[2][0].member == "instagram-ada-2025-01-02/media/posts/202405/17933333333333333"
+    # Absent: still a media item, named, so the import lists it as missing.
+    assert (absent[2][0].media_id, absent[2][0].member) == ("17944444444444444", "media/posts/202405/17944444444444444")
+    assert not archive.exists(absent[2][0].member)
+
+
+def activity_members() -> dict:
+    """A 2025 archive (media/ in place of content/) with the activity files besides posts."""
+    from platforms.sandbox.media import image, video
+
+    top = "instagram-ada-20250102/"
+    act = "your_instagram_activity"
+    inbox = f"{act}/messages/inbox/bo_17841400000000000"
+    return {
+        f"{top}{act}/media/posts_1.json": json.dumps(
+            [{"media": [{"uri": "media/posts/202501/17950000000000001.jpg", "creation_timestamp": 1735800000, "title": "Snow"}]}]
+        ),
+        f"{top}{act}/media/profile_photos.json": json.dumps(
+            {"ig_profile_picture": [{"uri": "media/profile/202501/17955555555555555.jpg", "creation_timestamp": 1735800050, "title": ""}]}
+        ),
+        f"{top}{act}/comments/post_comments_1.json": json.dumps(
+            [{"media_list_data": [{"uri": ""}], "string_map_data": {"Comment": {"value": mojibake("Schön")}, "Media Owner": {"value": "bo"}, "Time": {"timestamp": 1735800100}}}]
+        ),
+        f"{top}{act}/likes/liked_posts.json": json.dumps(
+            {"likes_media_likes": [{"title": "bo", "string_list_data": [{"href": "https://www.instagram.com/p/x/", "value": "👍", "timestamp": 1735800200}]}]}
+        ),
+        f"{top}{act}/saved/saved_posts.json": json.dumps(
+            {"saved_saved_media": [{"title": "cy", "string_map_data": {"Saved on": {"href": "https://www.instagram.com/p/y/", "timestamp": 1735800300}}}]}
+        ),
+        f"{top}{inbox}/message_1.json": json.dumps(
+            {
+                "participants": [{"name": "bo"}, {"name": "ada"}],
+                "messages": [{"sender_name": "bo", "timestamp_ms": 1735800400000, "content": mojibake("Grüße"),
+                              "videos": [{"uri": f"{inbox}/videos/17966666666666666", "creation_timestamp": 1735800400}]}],
+                "title": "bo",
+            }
+        ),
+        f"{top}{act}/media/posts/202501/17950000000000001.jpg": image("snow"),
+        f"{top}{act}/media/profile/202501/17955555555555555.jpg": image("me"),
+        f"{top}{inbox}/videos/17966666666666666": video("igdm", seconds=0.2, width=32, height=32),
+        f"{top}connections/followers_and_following/followers_1.json": json.dumps([]),
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_every_activity_file_is_read_and_every_other_member_named(make_user, platforms, settings, tmp_path):
+    members = activity_members()
+    job = imported(make_user("ada"), "instagram", zip_bytes(members), settings=settings, tmp_path=tmp_path)
+    assert sorted(job.records.values_list("resource", flat=True)) == [
+        "comments", "likes", "media", "messages", "profile_photos", "saved"
+    ]  # fmt: skip
+    comment = job.records.get(resource="comments").data
+    assert comment["archive"]["string_map_data"]["Comment"]["value"] == "Schön"
+    assert comment["created_time"] == "2025-01-02T06:41:40+0000"
+    assert job.records.get(resource="messages").data["message"] == "Grüße"
+    files = {m.media_id: (m.kind, m.ext, m.status) for m in job.media_files.all()}
+    assert files == {
+        "17950000000000001": ("image", "jpg", "done"),
+        "17955555555555555": ("image", "jpg", "done"),
+        "17966666666666666": ("video", "mp4", "done"),
+    }
+    assert (
+        "instagram-ada-20250102/connections/followers_and_following/followers_1.json: "
+        "your list of followers and followed accounts, not content"
+    ) in job.notes
+    assert unaccounted(job, members) == {n for n in members if n.endswith(".json") and "connections" not in n}

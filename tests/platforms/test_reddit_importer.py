@@ -8,7 +8,7 @@ from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_extractor
 from platforms.registry import get_importer as importer_for
-from tests.fixtures.archives import uploaded_job, zip_bytes
+from tests.fixtures.archives import imported, unaccounted, uploaded_job, zip_bytes
 
 POST_COLUMNS = ["id", "permalink", "date", "ip", "subreddit", "gildings", "title", "url", "body"]
 COMMENT_COLUMNS = ["id", "permalink", "date", "ip", "subreddit", "gildings", "link", "parent", "body", "media"]
@@ -150,3 +150,125 @@ def test_an_import_leaves_linked_media_to_the_downloader(make_user, platforms, s
     ]
     assert job.account == {"name": "ada", "created_utc": 1425445567.0}
     assert job.skipped_records[0]["record_id"] == "bad!"
+
+
+def test_a_bare_parent_id_becomes_reddits_fullname_of_the_post_or_the_comment():
+    permalink = "https://www.reddit.com/r/pics/comments/abc1/x/{}/"
+    link = "https://www.reddit.com/r/pics/comments/abc1/x/"
+    comments = [
+        ["c1", permalink.format("c1"), "2024-05-18 04:35:32 UTC", "", "pics", "0", link, "abc1", "Top", ""],
+        ["c2", permalink.format("c2"), "2024-05-18 04:36:32 UTC", "", "pics", "0", link, "c1", "Reply", ""],
+        ["c3", permalink.format("c3"), "2024-05-18 04:37:32 UTC", "", "pics", "0", link, "t1_c2", "Deeper", ""],
+        ["c4", permalink.format("c4"), "2024-05-18 04:38:32 UTC", "", "pics", "0", link, "", "No parent", ""],
+    ]
+    archive = archive_open(
+        io.BytesIO(zip_bytes({"comments.csv": table(COMMENT_COLUMNS, comments), "statistics.csv": "statistic,value\n"}))
+    )
+    importer = importer_for("reddit")
+    rows = list(importer.records(archive))
+    parents = {r[1]["id"]: r[1].get("parent_id") for r in rows}
+    assert parents == {"c1": "t3_abc1", "c2": "t1_c1", "c3": "t1_c2", "c4": None}
+    assert {r[1]["link_id"] for r in rows} == {"t3_abc1"}
+
+
+def everything(prefix: str = "export_ada_20250530/") -> dict:
+    """A 2025 data request with the files beside posts and comments."""
+    link = "https://www.reddit.com/r/pics/comments/{}/x/"
+    return {
+        **members(prefix, links=False),
+        f"{prefix}post_votes.csv": table(["id", "permalink", "direction"], [["pv1", link.format("pv1"), "up"]]),
+        f"{prefix}comment_votes.csv": table(
+            ["id", "permalink", "direction"], [["cv1", link.format("pv1") + "cv1/", "down"]]
+        ),
+        f"{prefix}hidden_posts.csv": table(["id", "permalink"], [["hp1", link.format("hp1")]]),
+        f"{prefix}subscribed_subreddits.csv": table(["subreddit"], [["pics"], ["AskHistorians"]]),
+        f"{prefix}messages_archive.csv": table(
+            ["id", "permalink", "thread_id", "date", "ip", "from", "to", "subject", "body"],
+            [
+                [
+                    "m1",
+                    "https://www.reddit.com/message/messages/m1",
+                    "",
+                    "2025-01-02 03:04:05 UTC",
+                    "10.0.0.2",
+                    "bo",
+                    "ada",
+                    "Hello",
+                    "How are you?",
+                ]
+            ],
+        ),  # fmt: skip
+        f"{prefix}chat_history.csv": table(
+            [
+                "message_id",
+                "created_at",
+                "updated_at",
+                "username",
+                "message",
+                "thread_parent_message_id",
+                "channel_url",
+                "subreddit",
+                "channel_name",
+                "conversation_type",
+            ],
+            [
+                [
+                    "ch1",
+                    "2025-01-03 03:04:05 UTC",
+                    "",
+                    "bo",
+                    "hi there",
+                    "",
+                    "sendbird_group_channel_1",
+                    "",
+                    "",
+                    "direct",
+                ]
+            ],
+        ),  # fmt: skip
+        f"{prefix}ip_logs.csv": table(["date", "ip"], [["2025-01-01 00:00:00 UTC", "10.0.0.1"]]),
+        f"{prefix}user_preferences.csv": table(["preference", "value"], [["lang", "en"]]),
+        f"{prefix}checkfile.csv": table(["filename", "sha256"], [["posts.csv", "x"]]),
+    }
+
+
+@pytest.mark.django_db
+def test_every_file_of_a_data_request_is_read_or_named(make_user, platforms, settings, tmp_path):
+    found = everything()
+    job = imported(make_user("ada"), "reddit", zip_bytes(found), settings=settings, tmp_path=tmp_path)
+    got = sorted(
+        (r.resource, r.external_id) for r in job.records.exclude(resource__in=["submitted", "comments", "saved"])
+    )
+    assert got == [
+        ("chat_messages", "ch1"),
+        ("hidden", "t3_hp1"),
+        ("messages", "t4_m1"),
+        ("subscriptions", "t5_AskHistorians"),
+        ("subscriptions", "t5_pics"),
+        ("votes", "t1_cv1"),
+        ("votes", "t3_pv1"),
+    ]
+    message = job.records.get(resource="messages").data
+    assert (message["subject"], message["body"], message["author"], message["dest"]) == (
+        "Hello",
+        "How are you?",
+        "bo",
+        "ada",
+    )
+    assert message["created_utc"] == 1735787045.0
+    vote = job.records.get(external_id="t3_pv1").data
+    assert vote["archive"] == {"direction": "up"} and vote["permalink"] == "/r/pics/comments/pv1/x/"
+    prefix = "export_ada_20250530/"
+    assert f"{prefix}ip_logs.csv: sign-in records, not content" in job.notes
+    assert f"{prefix}user_preferences.csv: account settings and records Reddit keeps, not content" in job.notes
+    assert f"{prefix}checkfile.csv: the data request's own bookkeeping" in job.notes
+    named = {f"{prefix}ip_logs.csv", f"{prefix}user_preferences.csv", f"{prefix}checkfile.csv"}
+    assert unaccounted(job, found) == set(found) - named
+
+
+def test_messages_and_chats_can_be_left_out():
+    importer = importer_for("reddit")
+    importer.skip_sensitive = True
+    archive = archive_open(io.BytesIO(zip_bytes(everything())))
+    resources = {r[0] for r in importer.records(archive)}
+    assert "messages" not in resources and "chat_messages" not in resources and "votes" in resources

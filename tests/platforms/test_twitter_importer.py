@@ -23,8 +23,11 @@ def sample():
 def test_every_tweet_of_the_real_archive_is_read(sample):
     importer, _, rows = sample
     assert importer.skipped == []
-    assert [r[0] for r in rows] == ["tweets"] * len(x_tweets())
-    assert [r[1]["id"] for r in rows] == [t["tweet"]["id_str"] for t in x_tweets()]
+    assert [r[0] for r in rows] == ["tweets"] * len(x_tweets()) + ["profile"]
+    assert [r[1]["id"] for r in rows[:-1]] == [t["tweet"]["id_str"] for t in x_tweets()]
+    profile, avatar = rows[-1][1], rows[-1][2]
+    assert (profile["id"], profile["username"]) == ("20077771", "andreruffert")
+    assert [(m.media_id, m.member) for m in avatar] == [("20077771_avatar", "data/profile_media/20077771-a.jpg")]
 
 
 def test_a_tweet_takes_the_shape_the_api_v2_gives():
@@ -65,7 +68,7 @@ def test_a_reply_names_the_tweet_it_replies_to():
 def test_media_ids_and_urls_are_the_extractors(sample):
     _, _, rows = sample
     extractor = get_extractor("twitter")
-    for _, record, media in rows:
+    for _, record, media in rows[:-1]:
         expected = [(m.media_id, m.url, m.kind) for m in extractor.media_for(record)]
         assert [(m.media_id, m.url, m.kind) for m in media] == expected
 
@@ -146,3 +149,48 @@ def test_an_x_archive_is_detected_by_its_tweets_file():
     assert importer.detect(["data/tweets.js", "data/account.js"])
     assert importer.detect(["x/data/tweets-part1.js"])
     assert not importer.detect(["posts/your_posts_1.json", "data/other.js"])
+
+
+def test_a_long_post_is_joined_from_note_tweet_js_and_likes_lists_and_the_banner_are_read():
+    from platforms.sandbox.media import image
+
+    raw = next(t for t in x_tweets() if t["tweet"]["id_str"] == "879292496907563008")
+    # The tweet is the note's start and a link to the rest; the note holds all of it.
+    long_text = raw["tweet"]["full_text"].rsplit(" https://t.co/", 1)[0] + " and then it goes on, past 280 characters."
+    note = {"noteTweet": {"noteTweetId": "5", "core": {"text": long_text}, "createdAt": "2017-06-26T10:57:22.000Z"}}
+    found = x_archive_members()
+    found["data/tweets.js"] = ytd("tweets", [raw])
+    found["data/note-tweet.js"] = ytd("note_tweet", [note])
+    found["data/like.js"] = ytd(
+        "like", [{"like": {"tweetId": "42", "fullText": "Nice", "expandedUrl": "https://x.com/i/42"}}]
+    )
+    found["data/lists-created.js"] = ytd("lists_created", [{"userListInfo": {"url": "https://x.com/i/lists/77"}}])
+    found["data/profile.js"] = ytd(
+        "profile",
+        [{"profile": {"avatarMediaUrl": "https://pbs.twimg.com/profile_images/1/a.jpg",
+                      "headerMediaUrl": "https://pbs.twimg.com/profile_banners/20077771/1500000000"}}],
+    )  # fmt: skip
+    found["data/profile_media/20077771-1500000000.jpg"] = image("banner")
+    importer, archive, rows = read(found)
+    by_resource = {}
+    for resource, record, media in rows:
+        by_resource.setdefault(resource, []).append((record, media))
+    tweet = by_resource["tweets"][0][0]
+    assert tweet["text"] == long_text and tweet["note_tweet"] == {"text": long_text}
+    assert [r for r, _ in by_resource["likes"]] == [{"id": "42", "text": "Nice", "url": "https://x.com/i/42"}]
+    assert [r for r, _ in by_resource["lists"]] == [{"id": "77", "url": "https://x.com/i/lists/77"}]
+    profile_media = by_resource["profile"][0][1]
+    assert [(m.media_id, m.member) for m in profile_media] == [
+        ("20077771_avatar", "data/profile_media/20077771-a.jpg"),
+        ("20077771_banner", "data/profile_media/20077771-1500000000.jpg"),
+    ]
+
+
+def test_tweets_js_is_read_item_by_item_and_damage_keeps_what_came_before():
+    tweets = x_tweets()[:3]
+    text = ytd("tweets", tweets)
+    cut = text[: text.index(tweets[2]["tweet"]["id_str"]) + 5]  # cut inside the third tweet
+    importer, _, rows = read({"data/tweets.js": cut})
+    assert [r[1]["id"] for r in rows] == [t["tweet"]["id_str"] for t in tweets[:2]]
+    assert importer.skipped[0]["record_id"] == "data/tweets.js"
+    assert "could not be read" in importer.skipped[0]["reason"]

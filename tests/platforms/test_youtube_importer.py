@@ -8,7 +8,7 @@ from exports.models import MediaFile
 from platforms.importer import archive_open
 from platforms.registry import get_importer as importer_for
 from platforms.youtube.importer import duration
-from tests.fixtures.archives import uploaded_job, zip_bytes
+from tests.fixtures.archives import imported, unaccounted, uploaded_job, zip_bytes
 
 BASE = "Takeout/YouTube and YouTube Music"
 VIDEO_COLUMNS = [
@@ -146,7 +146,8 @@ def test_original_video_files_are_matched_to_their_rows_by_title(sample):
     assert videos["xyz987uvw65"].member == f"{BASE}/videos/A very long title about cooking pasta at.mp4"
     assert videos["dup00000001"].member == f"{BASE}/videos/Same name.mp4"
     assert videos["dup00000002"].member == f"{BASE}/videos/Same name(1).mp4"
-    assert videos["gone0000001"].member is None and videos["gone0000001"].url == ""
+    # Not in this part of the Takeout: named as Takeout names it, so the failure says what to look for.
+    assert videos["gone0000001"].member == f"{BASE}/videos/Not in this part.mp4" and videos["gone0000001"].url == ""
     assert videos["abc123def45"].ext == "mp4" and videos["abc123def45"].extra["duration_ms"] == 90000
 
 
@@ -218,8 +219,146 @@ def test_an_import_keeps_the_original_videos_though_the_api_has_none(make_user, 
     job.refresh_from_db()
     videos = {m.media_id: m for m in job.media_files.filter(kind="video")}
     assert {k: m.status for k, m in videos.items() if m.status != "done"} == {"gone0000001": "failed"}
-    assert videos["gone0000001"].last_error == "not in the archive and no URL to fetch it from"
+    assert videos["gone0000001"].last_error == (
+        f"{BASE}/videos/Not in this part.mp4: not in the archive and no URL to fetch it from"
+    )
     assert videos["abc123def45"].content_type == "video/mp4" and videos["abc123def45"].ext == "mp4"
     assert job.media_files.filter(kind="image", status=MediaFile.Status.PENDING).count() == 3
     assert job.account["id"] == "UC1"
     assert "archive covers 2020-11-20 to 2024-01-01" in job.notes
+
+
+def test_a_2025_takeout_with_its_own_folder_and_column_names_is_read_by_meaning():
+    from platforms.sandbox.media import video
+
+    base = "Takeout/YouTube and YouTube Music"
+    columns = ["Video Id", "Duration (ms)", "Video title", "Video description", "Channel Id", "Video privacy",
+               "Video state", "Create timestamp", "Publish timestamp"]  # fmt: skip
+    rows_2025 = [["new00000001", "2000", "Mountains", "Up high", "UC9", "PUBLIC", "PROCESSED",
+                  "2025-02-01T10:00:00+00:00", "2025-02-01T11:00:00+00:00"]]  # fmt: skip
+    clip = video("yt2025", seconds=0.2, width=32, height=32)
+    _, _, rows = read(
+        {
+            f"{base}/Video metadata/videos.csv": table(columns, rows_2025),
+            f"{base}/Videos/Mountains.mp4": clip,
+            f"{base}/Channels/Channel.csv": table(["Channel Id", "Channel Title (Original)"], [["UC9", "Ada"]]),
+        }
+    )
+    assert [(r[0], r[1]["id"]) for r in rows] == [("channels", "UC9"), ("videos", "new00000001")]
+    record = rows[1][1]
+    assert record["snippet"] == {
+        "publishedAt": "2025-02-01T11:00:00Z",
+        "channelId": "UC9",
+        "title": "Mountains",
+        "description": "Up high",
+    }
+    assert record["status"] == {"privacyStatus": "public", "uploadStatus": "processed"}
+    assert record["contentDetails"] == {"duration": "PT2S"}
+    assert rows[1][2][0].member == f"{base}/Videos/Mountains.mp4"
+
+
+WATCHED_HTML = """<html><body><div class="mdl-grid">
+<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">
+<div class="header-cell mdl-cell mdl-cell--12-col"><p class="mdl-typography--title">YouTube<br></p></div>
+<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">Searched for <a href="https://www.youtube.com/results?search_query=pasta">pasta</a><br>Jan 5, 2024, 10:00:00 AM UTC</div>
+</div></div>
+<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">
+<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">Searched for <a href="https://www.youtube.com/results?search_query=bread">bread &amp; butter</a><br>Jan 6, 2024, 9:30:00 PM UTC</div>
+</div></div>
+</div></body></html>"""
+
+
+def everything() -> dict:
+    """A 2023 Takeout's other YouTube files: comments, subscriptions, watch history in JSON and
+    search history in HTML, and the files that are not content."""
+    base = "Takeout/YouTube and YouTube Music"
+    watch = [
+        {"header": "YouTube", "title": "Watched Bread 101", "titleUrl": "https://www.youtube.com/watch?v=bread000001",
+         "subtitles": [{"name": "Baker", "url": "https://www.youtube.com/channel/UC2"}],
+         "time": "2024-01-02T03:04:05.678Z", "products": ["YouTube"], "activityControls": ["YouTube watch history"]},
+    ]  # fmt: skip
+    return {
+        **members(files=False, public=False),
+        f"{base}/comments/comments.csv": table(
+            [
+                "Comment ID",
+                "Channel ID",
+                "Comment Create Timestamp",
+                "Price",
+                "Parent Comment ID",
+                "Video ID",
+                "Comment Text",
+            ],
+            [
+                [
+                    "Ugx1",
+                    "UC1",
+                    "2023-05-06T07:08:09.123+00:00",
+                    "",
+                    "",
+                    "abc123def45",
+                    '{"text":"Nice "},{"text":"one"}',
+                ],
+                ["Ugx2", "UC1", "2023-05-07T07:08:09+00:00", "", "Ugx0", "other000001", "Plain reply"],
+            ],
+        ),  # fmt: skip
+        f"{base}/subscriptions/subscriptions.csv": table(
+            ["Channel Id", "Channel Url", "Channel Title"], [["UC2", "http://www.youtube.com/channel/UC2", "Baker"]]
+        ),
+        f"{base}/history/watch-history.json": __import__("json").dumps(watch),
+        f"{base}/history/search-history.html": WATCHED_HTML,
+        f"{base}/channels/channel page settings.csv": table(["Channel ID", "Page Setting"], [["UC1", "x"]]),
+        "Takeout/archive_browser.html": "<html></html>",
+    }
+
+
+@pytest.mark.django_db
+def test_comments_subscriptions_and_history_are_read_and_the_rest_named(make_user, platforms, settings, tmp_path):
+    found = everything()
+    job = imported(make_user("ada"), "youtube", zip_bytes(found), settings=settings, tmp_path=tmp_path)
+    by_resource: dict = {}
+    for record in job.records.order_by("position"):
+        by_resource.setdefault(record.resource, []).append(record.data)
+    comments = by_resource["comments"]
+    assert [(c["id"], c["snippet"]["textOriginal"]) for c in comments] == [
+        ("Ugx1", "Nice one"),
+        ("Ugx2", "Plain reply"),
+    ]
+    assert (
+        comments[0]["snippet"]["publishedAt"] == "2023-05-06T07:08:09Z" and comments[1]["snippet"]["parentId"] == "Ugx0"
+    )
+    assert by_resource["subscriptions"][0]["snippet"] == {
+        "title": "Baker",
+        "resourceId": {"kind": "youtube#channel", "channelId": "UC2"},
+    }
+    watched = by_resource["watch_history"][0]["snippet"]
+    assert watched["resourceId"]["videoId"] == "bread000001" and watched["publishedAt"] == "2024-01-02T03:04:05Z"
+    searched = [r["snippet"] for r in by_resource["search_history"]]
+    assert [(s["title"], s["publishedAt"]) for s in searched] == [
+        ("Searched for pasta", "2024-01-05T10:00:00Z"),
+        ("Searched for bread & butter", "2024-01-06T21:30:00Z"),
+    ]
+    base = "Takeout/YouTube and YouTube Music"
+    assert f"{base}/channels/channel page settings.csv: the channel's settings, not content" in job.notes
+    assert "Takeout/archive_browser.html: Takeout's table of contents" in job.notes
+    assert unaccounted(job, found) == {n for n in found if n.endswith((".csv", ".json", "history.html"))} - {
+        f"{base}/channels/channel page settings.csv"
+    }
+
+
+def test_watch_and_search_history_can_be_left_out():
+    importer = importer_for("youtube")
+    importer.skip_sensitive = True
+    archive = archive_open(io.BytesIO(zip_bytes(everything())))
+    resources = {r[0] for r in importer.records(archive)}
+    assert resources == {"channels", "videos", "playlists", "playlist_items", "comments", "subscriptions"}
+    assert importer.why_not_read("Takeout/YouTube and YouTube Music/history/watch-history.json") == (
+        "left out, as asked (messages and history)"
+    )
+
+
+def test_another_google_product_in_the_same_takeout_is_named_as_such():
+    importer, archive, _ = read({**members(files=False), "Takeout/Google Photos/album/a.jpg": b"x"})
+    assert importer.unread(archive.namelist())["Takeout/Google Photos/album/a.jpg"] == (
+        "another Google product's data, not YouTube's"
+    )
