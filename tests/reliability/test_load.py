@@ -79,20 +79,20 @@ def test_fifty_exports_from_ten_users_on_two_workers_finish_and_keep_each_users_
     sampler.start()
     started = time.monotonic()
     with broker_at(own_redis.url):
-        jobs = [
+        started_jobs = [
             jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, formats=["json", "csv"])
             for _ in range(JOBS_PER_USER)
             for user in users
         ]
-        for job in jobs:
+        for job in started_jobs:
             wait_for_job(job, timeout=900)
     wall = time.monotonic() - started
     sampler.done.set()
     sampler.join()
 
-    failed = [(str(j.id), j.error) for j in jobs if j.status != ExportJob.Status.SUCCEEDED]
+    failed = [(str(j.id), j.error) for j in started_jobs if j.status != ExportJob.Status.SUCCEEDED]
     assert failed == []
-    for job in jobs:
+    for job in started_jobs:
         assert job.media_done == job.media_total > 0
         identity = job.owner.username
         document = archive_json(job)
@@ -102,9 +102,9 @@ def test_fifty_exports_from_ten_users_on_two_workers_finish_and_keep_each_users_
             assert authors == {identity}, (job.id, resource, authors)
         foreign = MediaFile.objects.filter(job=job).exclude(stored_name__startswith=f"media/{job.owner_id}/")
         assert not foreign.exists()
-    files = sum(j.media_total for j in jobs)
+    files = sum(j.media_total for j in started_jobs)
     measured("wall time for 50 exports (s)", round(wall, 1))
-    measured("exports per minute", round(len(jobs) / wall * 60, 1))
+    measured("exports per minute", round(len(started_jobs) / wall * 60, 1))
     measured("media files verified in all", files)
     for n, peak in enumerate(sampler.peaks, 1):
         measured(
@@ -148,8 +148,10 @@ def test_the_status_endpoint_under_wrk_while_exports_run(
     owner = users[0]
     start_worker(reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=300, SWEEP_SECONDS=10))
     with broker_at(own_redis.url):
-        jobs = [jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True) for user in users]
-    watched = jobs[0]
+        started_jobs = [
+            jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True) for user in users
+        ]
+    watched = started_jobs[0]
     client = Client()
     client.force_login(owner)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
@@ -164,7 +166,7 @@ def test_the_status_endpoint_under_wrk_while_exports_run(
         began = time.perf_counter()
         session.get(url, timeout=10).raise_for_status()
         alone.append((time.perf_counter() - began) * 1000)
-    running_before = ExportJob.objects.filter(id__in=[j.id for j in jobs], status__in=ExportJob.RUNNING).count()
+    running_before = ExportJob.objects.filter(id__in=[j.id for j in started_jobs], status__in=ExportJob.RUNNING).count()
 
     run = subprocess.run(
         ["wrk", "-t2", "-c50", f"-d{WRK_SECONDS}s", "--latency", "-H", f"Cookie: {cookie}", url],
@@ -174,8 +176,8 @@ def test_the_status_endpoint_under_wrk_while_exports_run(
     )
     assert run.returncode == 0, run.stderr
     stats = parse_wrk(run.stdout)
-    running = ExportJob.objects.filter(id__in=[j.id for j in jobs], status__in=ExportJob.RUNNING).count()
-    for job in jobs:
+    running = ExportJob.objects.filter(id__in=[j.id for j in started_jobs], status__in=ExportJob.RUNNING).count()
+    for job in started_jobs:
         wait_for_job(job, timeout=600)
 
     measured("latency of one request at a time, median of 20 (ms)", round(sorted(alone)[10], 1))

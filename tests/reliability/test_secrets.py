@@ -348,13 +348,13 @@ def test_a_canary_token_is_found_nowhere_after_a_real_export(
     assert all(value.startswith("fernet:") for value in stored)
 
     with broker_at(own_redis.url):
-        jobs = [
+        started = [
             jobs.export_job_create(owner=owners[slug], platform_slug=slug, include_media=True, formats=["json", "csv"])
             for slug in slugs
         ]
-        jobs = [wait_for_job(job, timeout=240) for job in jobs]
+        finished = [wait_for_job(job, timeout=240) for job in started]
     traffic = monitor.stop()
-    for job in jobs:
+    for job in finished:
         assert job.status == ExportJob.Status.SUCCEEDED, (job.platform_id, job.error)
         assert job.media_done == job.media_total > 0
         verify_archive(links.archive_location(job), job.platform_id, "--media", "--csv")
@@ -370,11 +370,11 @@ def test_a_canary_token_is_found_nowhere_after_a_real_export(
         f"Redis keys and values after the run ({keys} keys)": keys_blob,
         f"worker log ({worker_log.name}, this run)": worker_text,
         f"sandbox log ({sandbox_log.name})": sandbox_log.read_bytes() if sandbox_log.exists() else b"",
-        "the six archives, every member": b"".join(archive_contents(job) for job in jobs),
+        "the six archives, every member": b"".join(archive_contents(job) for job in finished),
     }
     # The searches can see: the worker did use the tokens (the sandbox accepted every one) and the
     # monitor saw the jobs go by.
-    assert str(jobs[0].id).encode() in traffic or occurrences(traffic, str(jobs[0].id)) > 0
+    assert str(finished[0].id).encode() in traffic or occurrences(traffic, str(finished[0].id)) > 0
     assert places["pg_dump of the test database"].count(b"fernet:") >= len(stored)
 
     found = {}
