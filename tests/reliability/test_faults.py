@@ -695,6 +695,7 @@ def test_a_full_disk_leaves_no_half_written_file_behind(transactional_db, full_d
     assert leftovers == {}
 
 
+@pytest.mark.load
 def test_an_export_after_the_disk_filled_up_has_intact_files(transactional_db, full_disk, measured):
     """The same export once the disk has room again: every file whole, the archive verifies."""
     seen = full_disk
