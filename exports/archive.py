@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import html
 import io
 import json
 import re
@@ -363,8 +364,9 @@ def _script_json(value) -> str:
 def viewer_page(data: dict) -> bytes:
     """The viewer's page around `data` (its records newest first, undated last).
 
-    The newest records come before the page's script and the rest after it, so the first screen
-    is drawn while the browser still reads the rest (tens of megabytes for 100,000 records).
+    The newest records come before the page's script (in an attribute) and the rest after it, so
+    the first screen is drawn while the browser still reads the rest (tens of megabytes for
+    100,000 records).
     """
     records = sorted(data["records"], key=lambda item: item["date"], reverse=True)
     head = {
@@ -383,7 +385,8 @@ def viewer_page(data: dict) -> bytes:
 
     page = page.replace("__SCRIPT_HASH__", sha256(r"<script>(.*?)</script>"))
     page = page.replace("__STYLE_HASH__", sha256(r"<style>(.*?)</style>"))
-    page = page.replace("__STAREXPORT_FIRST__", _script_json(head))
+    # An attribute's value: its quotes and ampersands escaped as well.
+    page = page.replace("__STAREXPORT_FIRST__", html.escape(_script_json(head), quote=True))
     return page.replace("__STAREXPORT_DATA__", _script_json(records[FIRST_SCREEN:])).encode()
 
 
