@@ -294,6 +294,11 @@ def _missing_by_record(part: ExportJob) -> dict[str, list[dict]]:
     return missing
 
 
+def viewer_kind(resource: str, summary: dict) -> str:
+    """The kind of record in the platform's words ("Your comments"), or its resource's name."""
+    return summary.get("resource_name") or resource.replace("_", " ").capitalize()
+
+
 def viewer_item(
     *, platform: str, kind: str, record_id: str, date: str | None, summary: dict, media: list[dict]
 ) -> dict:
@@ -340,7 +345,7 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
             items.append(
                 viewer_item(
                     platform=part.platform.display_name,
-                    kind=summary.get("resource_name") or record.resource.replace("_", " ").capitalize(),
+                    kind=viewer_kind(record.resource, summary),
                     record_id=record.external_id,
                     date=record.timestamp,
                     summary=summary,

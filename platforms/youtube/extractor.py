@@ -82,14 +82,6 @@ def _reasons(body: Any) -> tuple[set[str], str]:
     return reasons, str(error.get("message") or "").strip()
 
 
-RESOURCE_NAMES = {
-    "channels": "Your channel",
-    "playlist_items": "Playlist entries",
-    "videos": "Your videos",
-    "playlists": "Your playlists",
-}
-
-
 class YouTubeExtractor(Extractor):
     slug = "youtube"
     resources = ("channels", "playlist_items", "videos", "playlists")
@@ -133,7 +125,6 @@ class YouTubeExtractor(Extractor):
     def summary(self, resource: str, record: dict) -> dict[str, str]:
         # YouTube's resources carry no link of their own; the watch, playlist and channel pages are.
         found = super().summary(resource, record)
-        found["resource_name"] = RESOURCE_NAMES.get(resource, "")
         record_id = str(record.get("id") or "")
         if resource == "videos":
             found["link"] = f"https://www.youtube.com/watch?v={record_id}"

@@ -96,13 +96,12 @@ def shown(item: dict) -> dict:
 
 
 def item_for(slug: str, resource: str, record: dict) -> dict:
-    from exports.archive import viewer_item
+    from exports.archive import viewer_item, viewer_kind
     from platforms.registry import get_extractor
 
     summary = get_extractor(slug).summary(resource, record)
-    return viewer_item(
-        platform=slug, kind=summary["resource_name"], record_id="x1", date=None, summary=summary, media=[]
-    )
+    kind = viewer_kind(resource, summary)
+    return viewer_item(platform=slug, kind=kind, record_id="x1", date=None, summary=summary, media=[])
 
 
 def test_reddit_markdown_becomes_words_with_links_and_never_markup():
@@ -185,7 +184,7 @@ def test_every_platform_names_its_kinds_in_words_and_links_to_the_original():
             "youtube",
             "videos",
             {"id": "vid1", "snippet": {"title": "My trip", "description": "Day one"}},
-            "Your videos",
+            "Videos",
             "My trip",
             "https://www.youtube.com/watch?v=vid1",
         ),
