@@ -390,9 +390,12 @@ def viewer_page(data: dict) -> bytes:
 
     page = page.replace("__SCRIPT_HASH__", sha256(r"<script>(.*?)</script>"))
     page = page.replace("__STYLE_HASH__", sha256(r"<style>(.*?)</style>"))
-    # An attribute's value: its quotes and ampersands escaped as well.
-    page = page.replace("__STAREXPORT_FIRST__", html.escape(_script_json(head), quote=True))
-    return page.replace("__STAREXPORT_DATA__", _script_json(records[FIRST_SCREEN:])).encode()
+    # Both places are found before either is filled, so no record can name the other one.
+    before, rest = page.split("__STAREXPORT_FIRST__", 1)
+    between, after = rest.split("__STAREXPORT_DATA__", 1)
+    # The first screen is an attribute's value: its quotes and ampersands are escaped as well.
+    first = html.escape(_script_json(head), quote=True)
+    return (before + first + between + _script_json(records[FIRST_SCREEN:]) + after).encode()
 
 
 def media_chunks(storage, name: str) -> Iterator[bytes]:

@@ -26,6 +26,11 @@ HOSTILE = [
     "<![CDATA[",
     "\u2028\u2029",
     "<img src=x onerror=alert(1)>",
+    '" onmouseover="alert(1)',
+    "&quot;&amp;",
+    # The page's own placeholders, which a record must not be able to fill.
+    "__STAREXPORT_DATA__",
+    "__STAREXPORT_FIRST__",
 ]
 
 
