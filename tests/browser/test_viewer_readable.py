@@ -113,6 +113,12 @@ def test_the_viewer_of_an_everything_export_reads_like_the_platforms(
     thumb.focus()
     page.keyboard.press("Enter")
     assert lightbox.evaluate("d => d.open")
+    large = page.locator("dialog#lightbox img")
+    assert large.get_attribute("src") == thumb.get_attribute("data-src")
+    page.keyboard.press("ArrowRight")  # on to the next image on the page
+    assert large.get_attribute("src") == page.locator("button.thumb").nth(2).get_attribute("data-src")
+    page.keyboard.press("ArrowLeft")
+    assert large.get_attribute("src") == thumb.get_attribute("data-src")
     page.keyboard.press("Escape")
     assert not lightbox.evaluate("d => d.open") and page.locator("dialog#lightbox img").count() == 0
     assert not errors, errors
