@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import html
 import io
 import json
 import re
@@ -238,9 +239,93 @@ def failures_csv(failures: list[dict], *, with_platform: bool = False) -> bytes:
     return buffer.getvalue().encode()
 
 
+TITLE_CHARS = 100
+BARE_URL = re.compile(r"https?://[^\s<>\"]*[^\s<>\"().,;:!?'\]]")
+ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 units each in the page's script
+
+
+def _title_from(text: str) -> str:
+    """A record without a title of its own is titled by its first line, cut at a word."""
+    line = text.strip().split("\n", 1)[0].strip()
+    if len(line) <= TITLE_CHARS:
+        return line
+    cut = line[:TITLE_CHARS].rsplit(" ", 1)[0]
+    return (cut if len(cut) > TITLE_CHARS // 2 else line[:TITLE_CHARS]).rstrip(" ,.;:") + "…"
+
+
+def _utf16(text: str, offset: int) -> int:
+    return len(text[:offset].encode("utf-16-le")) // 2
+
+
+def _link_spans(text: str, spans) -> list[list]:
+    """The platform's link spans and any bare web address in the text, as [start, end, href] in
+    the UTF-16 units a page's script counts; only http(s) links, none overlapping."""
+    found = []
+    for span in spans or []:
+        start, end, href = span
+        href = http_url(href)
+        if href and 0 <= start < end <= len(text):
+            found.append((start, end, href))
+    taken = [(a, b) for a, b, _ in found]
+    for match in BARE_URL.finditer(text) if "http" in text else ():
+        if not any(a < match.end() and match.start() < b for a, b in taken) and http_url(match[0]):
+            found.append((match.start(), match.end(), match[0]))
+    found.sort()
+    wide = ASTRAL.search(text) is not None
+    spans_out, at = [], 0
+    for start, end, href in found:
+        if start >= at:
+            spans_out.append([_utf16(text, start), _utf16(text, end), href] if wide else [start, end, href])
+            at = end
+    return spans_out
+
+
+def _missing_by_record(part: ExportJob) -> dict[str, list[dict]]:
+    """Each record's files that are not in the archive, with the reason (failures.csv's rows)."""
+    missing: dict[str, list[dict]] = {}
+    for media_file in part.media_files.filter(status=MediaFile.Status.FAILED).order_by("id"):
+        entry = {
+            "kind": media_file.kind,
+            "name": media_file.media_id,
+            "missing": media_file.last_error or "not downloaded",
+        }
+        for record_id in media_file.record_ids or []:
+            missing.setdefault(record_id, []).append(entry)
+    return missing
+
+
+def viewer_kind(resource: str, summary: dict) -> str:
+    """The kind of record in the platform's words ("Your comments"), or its resource's name."""
+    return summary.get("resource_name") or resource.replace("_", " ").capitalize()
+
+
+def viewer_item(
+    *, platform: str, kind: str, record_id: str, date: str | None, summary: dict, media: list[dict]
+) -> dict:
+    """One record as the offline viewer reads it; empty fields are left out, so that a page of
+    100,000 records stays small."""
+    text = summary.get("text") or ""
+    title = (summary.get("title") or "").strip()
+    if not title or title == record_id:
+        title = _title_from(text)
+    item = {
+        "platform": platform,
+        "kind": kind,
+        "id": record_id,
+        "date": date or "",
+        "title": title,
+        "text": text,
+        "links": _link_spans(text, summary.get("links")),
+        "link": http_url(summary.get("link") or "") or "",
+        "context": summary.get("context") or "",
+        "media": media,
+    }
+    return {k: v for k, v in item.items() if v or k in ("id", "title")}
+
+
 def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], exported_at: str) -> bytes:
     """The offline viewer: one self-contained page, its data inlined, media linked relatively;
-    one page for all the platforms of an Everything export.
+    one page for all the platforms of an Everything export (docs/viewer.md).
 
     Its Content-Security-Policy allows exactly the page's own inline script and style (by their
     sha256, taken here from the page itself) and media from beside it: nothing a record carries
@@ -249,7 +334,7 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
     items = []
     for part, media in parts:
         extractor = get_extractor(part.platform_id)
-        by_record: dict[str, list[dict]] = {}
+        by_record = _missing_by_record(part)
         for m in media:
             for record_id in m.record_ids:
                 by_record.setdefault(record_id, []).append(
@@ -258,22 +343,45 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
         for record in _records(part):
             summary = extractor.summary(record.resource, record.data)
             items.append(
-                {
-                    "platform": part.platform.display_name,
-                    "resource": record.resource,
-                    "id": record.external_id,
-                    "date": record.timestamp,
-                    "title": summary.get("title", ""),
-                    "text": summary.get("text", ""),
-                    "link": http_url(summary.get("link", "")) or "",
-                    "media": by_record.get(record.external_id, []),
-                }
+                viewer_item(
+                    platform=part.platform.display_name,
+                    kind=viewer_kind(record.resource, summary),
+                    record_id=record.external_id,
+                    date=record.timestamp,
+                    summary=summary,
+                    media=by_record.get(record.external_id, []),
+                )
             )
-    items.sort(key=lambda item: item["date"] or "", reverse=True)
-    data = {"platform": job.platform.display_name, "job_id": str(job.id), "exported_at": exported_at, "records": items}
+    return viewer_page(
+        {"platform": job.platform.display_name, "job_id": str(job.id), "exported_at": exported_at, "records": items}
+    )
+
+
+FIRST_SCREEN = 60
+
+
+def _script_json(value) -> str:
     # No record text may change the HTML parser's state inside <script> ("</script>", "<!--"):
     # every "<" is written as its JSON escape, which the script reads back unchanged.
-    payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def viewer_page(data: dict) -> bytes:
+    """The viewer's page around `data` (its records newest first, undated last).
+
+    The newest records come before the page's script (in an attribute) and the rest after it, so
+    the first screen is drawn while the browser still reads the rest (tens of megabytes for
+    100,000 records).
+    """
+    records = sorted(data["records"], key=lambda item: item["date"], reverse=True)
+    head = {
+        **data,
+        "total": len(records),
+        # For the menus, before the page has read every record.
+        "platforms": list(dict.fromkeys(item["platform"] for item in records)),
+        "kinds": sorted({item["kind"] for item in records}),
+        "records": records[:FIRST_SCREEN],
+    }
     page = VIEWER.read_text()
 
     def sha256(pattern: str) -> str:
@@ -282,7 +390,12 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
 
     page = page.replace("__SCRIPT_HASH__", sha256(r"<script>(.*?)</script>"))
     page = page.replace("__STYLE_HASH__", sha256(r"<style>(.*?)</style>"))
-    return page.replace("__STAREXPORT_DATA__", payload).encode()
+    # Both places are found before either is filled, so no record can name the other one.
+    before, rest = page.split("__STAREXPORT_FIRST__", 1)
+    between, after = rest.split("__STAREXPORT_DATA__", 1)
+    # The first screen is an attribute's value: its quotes and ampersands are escaped as well.
+    first = html.escape(_script_json(head), quote=True)
+    return (before + first + between + _script_json(records[FIRST_SCREEN:]) + after).encode()
 
 
 def media_chunks(storage, name: str) -> Iterator[bytes]:

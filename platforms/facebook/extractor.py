@@ -272,6 +272,22 @@ class FacebookExtractor(GraphExtractor):
         for resource in ("photos", "videos", "posts"):
             yield from self.resource_pages(client, ctx, resource)
 
+    def summary(self, resource: str, record: dict) -> dict[str, Any]:
+        # A post has no title of its own: the viewer titles it by the first line of its words.
+        link = str(record.get("permalink_url") or record.get("link") or "")
+        album = record.get("album") if isinstance(record.get("album"), dict) else {}
+        return {
+            "title": str(record.get("title") or "") if resource == "videos" else "",
+            "text": str(
+                record.get("message") or record.get("story") or record.get("name") or record.get("description") or ""
+            ),
+            "link": f"https://www.facebook.com{link}" if link.startswith("/") else link,
+            "context": f"Album: {album['name']}" if album.get("name") else "",
+            "resource_name": {"posts": "Your posts", "photos": "Your photos", "videos": "Your videos"}.get(
+                resource, ""
+            ),
+        }
+
     def media_for(self, resource: str, record: dict) -> Iterable[MediaItem]:
         if resource == "posts":
             return self._post_media(record)

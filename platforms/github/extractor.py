@@ -220,6 +220,41 @@ class GitHubExtractor(Extractor):
             return iso_utc(record.get("starred_at"))
         return iso_utc(record.get("created_at"))
 
+    def summary(self, resource: str, record: dict) -> dict[str, Any]:
+        if resource == "user":
+            login = str(record.get("login") or "")
+            return {
+                "title": str(record.get("name") or login),
+                "text": str(record.get("bio") or ""),
+                "link": str(record.get("html_url") or ""),
+                "context": f"@{login}" if login else "",
+                "resource_name": "Profile",
+            }
+        if resource == "gists":
+            files = record.get("files") if isinstance(record.get("files"), dict) else {}
+            return {
+                "title": str(record.get("description") or next(iter(files), "")),
+                "text": "\n".join(files),
+                "link": str(record.get("html_url") or ""),
+                "context": "Public gist" if record.get("public") else "Secret gist",
+                "resource_name": "Your gists",
+            }
+        # A starred repository comes wrapped with the day it was starred.
+        repo = record.get("repo") if resource == "starred" and isinstance(record.get("repo"), dict) else record
+        facts = [
+            "Fork" if repo.get("fork") else "",
+            "Private" if repo.get("private") else "",
+            str(repo.get("language") or ""),
+            f"★ {repo['stargazers_count']:,}" if isinstance(repo.get("stargazers_count"), int) else "",
+        ]
+        return {
+            "title": str(repo.get("full_name") or repo.get("name") or ""),
+            "text": str(repo.get("description") or ""),
+            "link": str(repo.get("html_url") or ""),
+            "context": " · ".join(f for f in facts if f),
+            "resource_name": "Starred" if resource == "starred" else "Your repositories",
+        }
+
     def wait_seconds(self, headers: dict) -> float:
         lower = {k.lower(): v for k, v in headers.items()}
         try:

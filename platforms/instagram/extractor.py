@@ -7,7 +7,7 @@ Media URLs are signed CDN links that expire (`oe=`); `refresh_media_url` asks fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from platforms.base import ExtractorError, FetchContext, MediaItem, Request, iso_utc
 from platforms.facebook.extractor import GraphExtractor, media_ext
@@ -53,6 +53,18 @@ class InstagramExtractor(GraphExtractor):
         if resource == "stories" and not ctx.state.get("stories_allowed", True):
             return None
         return super().request(resource, cursor, ctx)
+
+    def summary(self, resource: str, record: dict) -> dict[str, Any]:
+        kind = str(record.get("media_product_type") or record.get("media_type") or "")
+        return {
+            "title": "",  # a post is titled by the first line of its caption
+            "text": str(record.get("caption") or ""),
+            "link": str(record.get("permalink") or ""),
+            "context": {"REELS": "Reel", "CAROUSEL_ALBUM": "Carousel", "VIDEO": "Video", "IMAGE": "Photo"}.get(
+                kind, ""
+            ),
+            "resource_name": {"media": "Your posts", "stories": "Your stories"}.get(resource, ""),
+        }
 
     def media_for(self, resource: str, record: dict) -> Iterable[MediaItem]:
         prefix = STORY_PREFIX if resource == "stories" else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
@@ -56,6 +57,52 @@ def _ext(url: str, default: str = "") -> str:
 
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
+
+
+# Markdown as Reddit writes it, read as text: `[words](url)` and bare links become link spans,
+# `![alt](id)` (an image shown with the media) its alt text, r/ and u/ names links to Reddit.
+MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(\s*<?([^()\s>]*(?:\([^()\s]*\)[^()\s>]*)*)>?(?:\s+\"[^\"]*\")?\s*\)")
+MD_BARE = re.compile(r"https?://[^\s<>()\[\]]*[^\s<>()\[\].,;:!?'\"]|(?<![\w/])/?[ru]/[A-Za-z0-9_-]{2,21}\b")
+MD_MARKS = re.compile(r"\*\*|__|~~|\\(?=[\\`*_{}\[\]()#+\-.!|>~^])|&#x200B;")
+RESOURCE_NAMES = {"submitted": "Your posts", "comments": "Your comments", "saved": "Saved"}
+
+
+def _reddit_href(target: str) -> str:
+    if target.startswith(("http://", "https://")):
+        return target
+    if target.startswith(("/r/", "/u/", "/user/", "r/", "u/")):
+        return "https://www.reddit.com/" + target.lstrip("/")
+    return ""
+
+
+def markdown_text(source: str) -> tuple[str, list[tuple[int, int, str]]]:
+    """Reddit markdown as the words a person reads and (start, end, href) link spans in them."""
+    out: list[str] = []
+    links: list[tuple[int, int, str]] = []
+    size = 0
+
+    def plain(chunk: str) -> None:
+        nonlocal size
+        chunk = MD_MARKS.sub("", chunk)
+        for found in MD_BARE.finditer(chunk):
+            href = _reddit_href(found[0])
+            if href:
+                links.append((size + found.start(), size + found.end(), href))
+        out.append(chunk)
+        size += len(chunk)
+
+    at = 0
+    for found in MD_LINK.finditer(source):
+        plain(source[at : found.start()])
+        words = MD_MARKS.sub("", found[2]) or found[3]
+        href = "" if found[1] else _reddit_href(found[3])
+        if href:
+            links.append((size, size + len(words), href))
+        out.append(words)
+        size += len(words)
+        at = found.end()
+    plain(source[at:])
+    return "".join(out), links
 
 
 class RedditExtractor(Extractor):
@@ -215,6 +262,25 @@ class RedditExtractor(Extractor):
 
     def record_timestamp(self, resource: str, record: dict) -> str | None:
         return iso_utc(record.get("created_utc"))
+
+    def summary(self, resource: str, record: dict) -> dict[str, Any]:
+        # A post has its title; a comment is titled by its own first line (the viewer's default),
+        # with the thread it answers as context, as Reddit's profile page shows it.
+        comment = record.get("kind") == "t1"
+        text, links = markdown_text(str((record.get("body") if comment else record.get("selftext")) or ""))
+        permalink = str(record.get("permalink") or "")
+        where = str(record.get("subreddit_name_prefixed") or "")
+        if not where and record.get("subreddit"):
+            where = f"r/{record['subreddit']}"
+        thread = str(record.get("link_title") or "")
+        return {
+            "title": "" if comment else str(record.get("title") or ""),
+            "text": text,
+            "links": links,
+            "link": f"https://www.reddit.com{permalink}" if permalink.startswith("/") else _reddit_href(permalink),
+            "context": " · ".join(part for part in (where, f"on “{thread}”" if comment and thread else "") if part),
+            "resource_name": RESOURCE_NAMES.get(resource, ""),
+        }
 
     # --- media ----------------------------------------------------------------------------
     def media_for(self, record: dict) -> list[MediaItem]:

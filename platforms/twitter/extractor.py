@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from platforms.base import (
     Extractor,
@@ -223,6 +223,47 @@ class TwitterExtractor(Extractor):
 
     def record_timestamp(self, resource: str, record: dict) -> str | None:
         return iso_utc(record.get("created_at"))
+
+    def summary(self, resource: str, record: dict) -> dict[str, Any]:
+        """A post is its text (titled by its first line, the viewer's default) with its entities
+        as links: t.co links shown as the address they stand for, @names and #tags to X."""
+        text = str(record.get("text") or "")
+        spans: list[tuple[int, int, str, str]] = []  # start, end, href, the words shown instead
+        entities = record.get("entities") if isinstance(record.get("entities"), dict) else {}
+        for kind, make in (
+            ("urls", lambda e: (e.get("expanded_url") or e.get("url"), e.get("display_url"))),
+            ("mentions", lambda e: (f"https://x.com/{quote(str(e.get('username') or ''))}", None)),
+            ("hashtags", lambda e: (f"https://x.com/hashtag/{quote(str(e.get('tag') or ''))}", None)),
+            ("cashtags", lambda e: (f"https://x.com/search?q=%24{quote(str(e.get('tag') or ''))}", None)),
+        ):
+            for entity in entities.get(kind) or []:
+                start, end = (entity.get("start"), entity.get("end")) if isinstance(entity, dict) else (None, None)
+                if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+                    href, shown = make(entity)
+                    if isinstance(href, str) and href.startswith(("http://", "https://")):
+                        spans.append((start, end, href, shown if isinstance(shown, str) and shown else ""))
+        words, links, at = [], [], 0
+        size = 0
+        for start, end, href, shown in sorted(spans):
+            if start < at:
+                continue  # overlapping entities: the first one wins
+            words.append(text[at:start])
+            size += start - at
+            shown = shown or text[start:end]
+            words.append(shown)
+            links.append((size, size + len(shown), href))
+            size += len(shown)
+            at = end
+        words.append(text[at:])
+        record_id = str(record.get("id") or "")
+        return {
+            "title": "",
+            "text": "".join(words),
+            "links": links,
+            "link": f"https://x.com/i/web/status/{quote(record_id)}" if record_id else "",
+            "context": "Reply" if record.get("in_reply_to_user_id") else "",
+            "resource_name": {"tweets": "Your posts", "deleted_tweets": "Deleted posts"}.get(resource, ""),
+        }
 
     # --- media ----------------------------------------------------------------------------
     def media_for(self, record: dict) -> list[MediaItem]:

@@ -46,7 +46,7 @@ def test_hostile_records_cannot_blank_the_viewer_or_run_script(
     page.goto((tmp_path / "index.html").as_uri())
     page.locator("article").first.wait_for()
     assert page.locator("article").count() == job.records_count
-    titles = page.locator("article h2").all_inner_texts()
+    titles = page.locator("article h3").all_inner_texts()
     assert any("<!--<script>" in t for t in titles)
     assert page.title() != "owned" and not dialogs
     assert page.locator("img[src=x]").count() == 0
