@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "platforms",
     "exports",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -310,6 +311,19 @@ STAREXPORT = {
     # Uploaded official archives: the largest accepted, and the size of each piece the browser sends.
     "UPLOAD_MAX_BYTES": env.int("STAREXPORT_UPLOAD_MAX_BYTES", default=20 * 1024**3),
     "UPLOAD_CHUNK_BYTES": env.int("STAREXPORT_UPLOAD_CHUNK_BYTES", default=8 * 1024**2),
+    # The REST API: requests per personal token, in django-ratelimit's rate syntax.
+    "API_RATE": env.str("STAREXPORT_API_RATE", default="600/m"),
+    # Webhooks: how many endpoints a user may register, how long one delivery waits for an answer,
+    # and the pauses between attempts (Standard Webhooks' suggested schedule), for at most a day.
+    "WEBHOOKS_PER_USER": env.int("STAREXPORT_WEBHOOKS_PER_USER", default=10),
+    "WEBHOOK_TIMEOUT": env.float("STAREXPORT_WEBHOOK_TIMEOUT", default=10.0),
+    "WEBHOOK_RETRY_DELAYS": [
+        int(s)
+        for s in env.list(
+            "STAREXPORT_WEBHOOK_RETRY_DELAYS", default=["5", "60", "300", "1800", "7200", "18000", "36000", "21600"]
+        )
+    ],
+    "WEBHOOK_RETRY_SECONDS": env.int("STAREXPORT_WEBHOOK_RETRY_SECONDS", default=24 * 3600),
 }
 
 # --- Security ----------------------------------------------------------------------------------

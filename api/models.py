@@ -1,0 +1,83 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ApiToken(models.Model):
+    """A personal access token for scripts. Only its SHA-256 is kept: the token is shown once."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read exports, the library and webhooks"
+        EXPORT = "export", "Start, cancel and retry exports; manage webhooks"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The first characters, so a person can tell tokens apart.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        # ninja's per-token rate limit keys on this text.
+        return f"API token {self.pk} ({self.prefix}…) of {self.owner_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class WebhookEndpoint(models.Model):
+    class Event(models.TextChoices):
+        SUCCEEDED = "export.succeeded", "An export finished"
+        FAILED = "export.failed", "An export failed"
+        NEW_ITEMS = "schedule.new_items", "A scheduled export found new items"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=2048)
+    events = models.JSONField(default=list)
+    # "whsec_…" (Standard Webhooks), encrypted at rest like the platform tokens.
+    secret = models.TextField()
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # The `webhook-id` header: the same for every attempt of one message, so receivers can dedupe.
+    message_id = models.CharField(max_length=120)
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "message_id"], name="one_delivery_per_message"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} to {self.endpoint_id} ({self.status})"

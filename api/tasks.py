@@ -1,0 +1,12 @@
+"""Thin tasks: one webhook delivery attempt, and the next one scheduled when it did not land."""
+
+from celery import shared_task
+
+from api import webhooks
+
+
+@shared_task(acks_late=True)
+def deliver_webhook(delivery_id: int, attempt: int) -> None:
+    delay = webhooks.delivery_attempt(delivery_id, attempt)
+    if delay is not None:
+        webhooks.delivery_schedule_next(delivery_id, attempt + 1, delay)
