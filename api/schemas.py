@@ -91,6 +91,9 @@ class ExportIn(Schema):
     media_types: list[str] = Field(default=[], max_length=3, description="image, video, file")
     max_records: int | None = Field(default=None, ge=1, le=10_000_000)
     only_new: bool = False
+    age_recipient: str | None = Field(
+        default=None, max_length=2000, description="Encrypt the archive to this age (age1…) or SSH public key."
+    )
 
 
 class RetryOut(Schema):

@@ -57,6 +57,15 @@ class ExportForm(forms.Form):
         widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
     )
 
+    age_recipient = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Encrypt the archive to this public key",
+        help_text="Optional. An age public key (age1…, made with age-keygen) or an SSH public key. The archive is "
+        "encrypted as it is written, so this server never stores it in clear; decrypt it with "
+        "age -d -i your-key-file archive.zip.age.",
+    )
+
     def __init__(self, *args, platform: Platform | None = None, repeat: bool = False, **kwargs):
         kwargs.setdefault(
             "initial",
@@ -93,6 +102,7 @@ class ExportForm(forms.Form):
             "media_types": data.get("media_types") or [],
             "max_records": data.get("max_records"),
             "only_new": data.get("only_new") or None,
+            "age_recipient": data.get("age_recipient") or None,
         }
         return {
             "platform_slug": data["platform"],

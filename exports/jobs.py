@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.tokens import NotConnected, token_for
 from exports.conf import setting
 from exports.dispatch import enqueue_step
+from exports.encryption import RecipientError, age_recipient
 from exports.models import ExportJob, MediaFile
 from exports.progress import media_counters_update
 from platforms.models import Platform
@@ -62,6 +63,12 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
         clean["only_new"] = True
     if options.get("scheduled"):
         clean["scheduled"] = True
+    if options.get("age_recipient"):
+        try:
+            age_recipient(str(options["age_recipient"]))
+        except RecipientError as exc:
+            raise ExportRequestError(str(exc), field="age_recipient") from None
+        clean["age_recipient"] = str(options["age_recipient"]).strip()
     if options.get("max_records") not in (None, ""):
         try:
             max_records = int(options["max_records"])
