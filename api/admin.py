@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from api.models import ApiToken, WebhookDelivery, WebhookEndpoint
+from api.models import ApiToken, ArchiveDelivery, Destination, WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(ApiToken)
@@ -45,3 +45,21 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     search_fields = ["message_id", "endpoint__url", "endpoint__owner__username"]
     list_select_related = ["endpoint"]
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "kind", "endpoint_url", "bucket", "prefix", "created_at"]
+    search_fields = ["name", "bucket", "owner__username"]
+    list_select_related = ["owner"]
+    exclude = ["secret_key"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(ArchiveDelivery)
+class ArchiveDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["job", "destination", "status", "bytes_sent", "attempts", "location", "created_at", "finished_at"]
+    list_filter = ["status"]
+    search_fields = ["job__id", "destination__name", "destination__owner__username"]
+    list_select_related = ["job", "destination"]
+    readonly_fields = [f.name for f in ArchiveDelivery._meta.fields]

@@ -32,3 +32,20 @@ class WebhookForm(forms.Form):
         initial=["export.succeeded", "export.failed"],
         label="Events",
     )
+
+
+class DestinationForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name", help_text="How the job page names it, e.g. “nas”.")
+    endpoint_url = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Endpoint URL",
+        help_text="Empty for AWS; e.g. https://s3.eu-central-1.wasabisys.com",
+    )
+    region = forms.CharField(max_length=64, required=False, label="Region")
+    bucket = forms.CharField(max_length=255, label="Bucket")
+    prefix = forms.CharField(
+        max_length=500, required=False, label="Folder (prefix)", help_text="e.g. Backups/star-export"
+    )
+    access_key = forms.CharField(max_length=255, label="Access key")
+    secret_key = forms.CharField(max_length=500, label="Secret key", widget=forms.PasswordInput)

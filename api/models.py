@@ -81,3 +81,59 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} to {self.endpoint_id} ({self.status})"
+
+
+class Destination(models.Model):
+    """A user's own storage that finished archives are copied to (S3-compatible for now)."""
+
+    class Kind(models.TextChoices):
+        S3 = "s3", "S3-compatible storage (AWS, MinIO, Backblaze B2, Wasabi…)"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="destinations")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.S3)
+    endpoint_url = models.URLField(max_length=500, blank=True, help_text="Empty for AWS itself.")
+    region = models.CharField(max_length=64, blank=True)
+    bucket = models.CharField(max_length=255)
+    prefix = models.CharField(max_length=500, blank=True)
+    access_key = models.CharField(max_length=255)
+    # Encrypted at rest like the platform tokens.
+    secret_key = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} (s3://{self.bucket}/{self.prefix})"
+
+
+class ArchiveDelivery(models.Model):
+    """One finished archive copied to one destination."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        UPLOADING = "uploading", "Uploading"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    job = models.ForeignKey("exports.ExportJob", on_delete=models.CASCADE, related_name="deliveries")
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="deliveries")
+    # The archive as it was when queued: a rebuilt archive (failed files retried) is delivered again.
+    archive_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    bytes_sent = models.BigIntegerField(default=0)
+    location = models.CharField(max_length=1200, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "destination", "archive_sha256"], name="one_delivery_per_archive")
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} to {self.destination_id} ({self.status})"

@@ -52,6 +52,14 @@ class Failure(Schema):
     reason: str
 
 
+class DeliveryStatus(Schema):
+    destination: str
+    status: str
+    bytes_sent: int
+    location: str
+    error: str
+
+
 class JobOut(Schema):
     """The job as `/exports/<id>/status.json` gives it, plus its id."""
 
@@ -70,6 +78,7 @@ class JobOut(Schema):
     expires_at: str | None
     error: str | None
     encrypted: bool = False
+    deliveries: list[DeliveryStatus] = Field(default=[], description="Copies to your own storage.")
 
 
 class JobList(Schema):

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from api import webhooks
+from api import delivery, webhooks
 
 
 @shared_task(acks_late=True)
@@ -10,3 +10,10 @@ def deliver_webhook(delivery_id: int, attempt: int) -> None:
     delay = webhooks.delivery_attempt(delivery_id, attempt)
     if delay is not None:
         webhooks.delivery_schedule_next(delivery_id, attempt + 1, delay)
+
+
+@shared_task(acks_late=True)
+def deliver_archive(delivery_id: int) -> None:
+    delay = delivery.delivery_run(delivery_id)
+    if delay is not None:
+        delivery.delivery_schedule_retry(delivery_id, delay)

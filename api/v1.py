@@ -105,6 +105,16 @@ def job_out(request, job: ExportJob) -> dict:
         url = request.build_absolute_uri(f"/api/v1/exports/{job.id}/archive")
     payload = selectors.job_status_payload(job, download_url=url)
     payload["encrypted"] = job.archive_name.endswith(".age")
+    payload["deliveries"] = [
+        {
+            "destination": d.destination.name,
+            "status": d.status,
+            "bytes_sent": d.bytes_sent,
+            "location": d.location,
+            "error": d.error,
+        }
+        for d in job.deliveries.select_related("destination")
+    ]
     return payload
 
 

@@ -5,9 +5,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from api import tokens, webhooks
-from api.forms import ApiTokenForm, WebhookForm
-from api.models import ApiToken, WebhookDelivery, WebhookEndpoint
+from api import delivery, tokens, webhooks
+from api.forms import ApiTokenForm, DestinationForm, WebhookForm
+from api.models import ApiToken, ArchiveDelivery, Destination, WebhookDelivery, WebhookEndpoint
 
 DELIVERIES_SHOWN = 20
 
@@ -80,3 +80,35 @@ def webhook_remove(request, endpoint_id):
     if webhooks.endpoint_delete(owner=request.user, endpoint_id=endpoint_id):
         messages.info(request, "The webhook was removed.")
     return redirect("webhooks")
+
+
+@login_required
+def destination_list(request):
+    form = DestinationForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                destination = delivery.destination_create(owner=request.user, **form.cleaned_data)
+            except delivery.DestinationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Finished exports will now be copied to {destination}.")
+                return redirect("destinations")
+    context = {
+        "form": form,
+        "destinations": Destination.objects.filter(owner=request.user),
+        "recent": ArchiveDelivery.objects.filter(destination__owner=request.user).select_related(
+            "destination", "job__platform"
+        )[:DELIVERIES_SHOWN],
+    }
+    return render(request, "api/destinations.html", context, status=status)
+
+
+@login_required
+@require_POST
+def destination_remove(request, destination_id):
+    if delivery.destination_delete(owner=request.user, destination_id=destination_id):
+        messages.info(request, "The destination was removed.")
+    return redirect("destinations")

@@ -22,14 +22,14 @@ import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from requests_hardened.ip_filter import InvalidIPAddress, filter_host
+from requests_hardened.ip_filter import InvalidIPAddress
 
 from accounts.tokens import decrypt, encrypt
+from api.addresses import AddressError, public_url
 from api.models import WebhookDelivery, WebhookEndpoint
 from exports.models import ExportJob
 from exports.selectors import job_status_payload
-from platforms.client import guarded_session, origin, sandbox_origin
-from platforms.safety import http_url
+from platforms.client import guarded_session
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +51,10 @@ def _conf(name: str):
 
 def url_check(url: str) -> str:
     """The URL when a delivery may go there; WebhookRequestError with the reason otherwise."""
-    url = http_url(url) or ""
-    if not url or len(url) > 2048:
-        raise WebhookRequestError("Give an http:// or https:// address.", field="url")
-    scheme, host, port = origin(url)
-    if not host:
-        raise WebhookRequestError("The address has no host name.", field="url")
     try:
-        # requests-hardened's own check, the one the delivery's connection makes again.
-        filter_host(host, port, allow_loopback=f"{scheme}://{host}:{port}" == sandbox_origin())
-    except InvalidIPAddress:
-        raise WebhookRequestError(
-            "That address is on a private, loopback or link-local network; webhooks only go to public servers.",
-            field="url",
-        ) from None
-    except requests.RequestException:
-        raise WebhookRequestError(f"{host} cannot be found.", field="url") from None
-    return url
+        return public_url(url)
+    except AddressError as exc:
+        raise WebhookRequestError(str(exc), field="url") from None
 
 
 def endpoint_create(*, owner, url: str, events: list[str]) -> tuple[WebhookEndpoint, str]:

@@ -7,7 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from api.webhooks import job_events_fire
+from api.events import job_ended
 from exports.conf import setting
 from exports.links import download_link
 from exports.models import ExportJob, MediaFile
@@ -17,8 +17,8 @@ Status = ExportJob.Status
 
 def job_notify(job: ExportJob) -> bool:
     """Email the owner once when the job ends, with a signed link when it succeeded; and queue
-    the owner's webhooks (once per ending of the job, however often this runs)."""
-    job_events_fire(job)
+    the owner's webhooks and copies to their storage (once per ending, however often this runs)."""
+    job_ended(job)
     if not job.owner.email:
         return False
     if job.options.get("scheduled") and job.status == Status.SUCCEEDED and not (job.new_records or _new_media(job)):

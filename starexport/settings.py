@@ -324,6 +324,10 @@ STAREXPORT = {
         )
     ],
     "WEBHOOK_RETRY_SECONDS": env.int("STAREXPORT_WEBHOOK_RETRY_SECONDS", default=24 * 3600),
+    # Delivery to a user's own storage: attempts per archive, and origins on private networks an
+    # operator allows as destinations ("http://nas.lan:9000"; a self-hosted MinIO at home).
+    "DELIVERY_ATTEMPTS": env.int("STAREXPORT_DELIVERY_ATTEMPTS", default=5),
+    "DELIVERY_PRIVATE_ORIGINS": env.list("STAREXPORT_DELIVERY_PRIVATE_ORIGINS", default=[]),
 }
 
 # --- Security ----------------------------------------------------------------------------------
