@@ -35,3 +35,16 @@ def public_url(url: str, *, allowed_origins: frozenset[str] | set[str] = frozens
     except requests.RequestException:
         raise AddressError(f"{host} cannot be found.") from None
     return url
+
+
+def guarded_session_allowing(allowed_origins) -> requests.Session:
+    """The media downloads' guarded session, plus the origins on private networks an operator
+    allowed by name (exact scheme, host and port), for storage a user keeps at home."""
+    from requests.adapters import HTTPAdapter
+
+    from platforms.client import guarded_session
+
+    session = guarded_session(retries=0)
+    for allowed in allowed_origins:
+        session.mount(allowed.rstrip("/") + "/", HTTPAdapter(max_retries=0))
+    return session

@@ -84,20 +84,25 @@ class WebhookDelivery(models.Model):
 
 
 class Destination(models.Model):
-    """A user's own storage that finished archives are copied to (S3-compatible for now)."""
+    """A user's own storage that finished archives are copied to."""
 
     class Kind(models.TextChoices):
         S3 = "s3", "S3-compatible storage (AWS, MinIO, Backblaze B2, Wasabi…)"
+        WEBDAV = "webdav", "WebDAV (Nextcloud, ownCloud, any WebDAV server)"
+        RCLONE = "rclone", "An rclone remote (Dropbox, Google Drive, OneDrive and 70 more)"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="destinations")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.S3)
-    endpoint_url = models.URLField(max_length=500, blank=True, help_text="Empty for AWS itself.")
+    # S3: the endpoint (empty for AWS); WebDAV: the folder URL.
+    endpoint_url = models.URLField(max_length=500, blank=True)
     region = models.CharField(max_length=64, blank=True)
-    bucket = models.CharField(max_length=255)
+    bucket = models.CharField(max_length=255, blank=True)
+    # The folder inside the bucket or WebDAV URL; for rclone "remote:path".
     prefix = models.CharField(max_length=500, blank=True)
-    access_key = models.CharField(max_length=255)
-    # Encrypted at rest like the platform tokens.
+    # S3: the access key; WebDAV: the user name.
+    access_key = models.CharField(max_length=255, blank=True)
+    # S3: the secret key; WebDAV: the password; rclone: the config file. Encrypted at rest.
     secret_key = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -105,7 +110,7 @@ class Destination(models.Model):
         ordering = ["name"]
 
     def __str__(self):
-        return f"{self.name} (s3://{self.bucket}/{self.prefix})"
+        return self.name
 
 
 class ArchiveDelivery(models.Model):

@@ -90,9 +90,12 @@ def destination_list(request):
         status = 400
         if form.is_valid():
             try:
-                destination = delivery.destination_create(owner=request.user, **form.cleaned_data)
+                destination = delivery.destination_create(owner=request.user, **form.destination_arguments())
             except delivery.DestinationError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                field = exc.field
+                if field == "secret_key" and form.cleaned_data["kind"] == Destination.Kind.RCLONE:
+                    field = "rclone_config"  # the config is what rclone destinations keep as their secret
+                form.add_error(field if field in form.fields else None, exc.message)
             else:
                 messages.success(request, f"Finished exports will now be copied to {destination}.")
                 return redirect("destinations")

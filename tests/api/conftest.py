@@ -47,3 +47,39 @@ def api_as():
         return ApiClient(token)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def webdav_server(tmp_path_factory):
+    """wsgidav, a real WebDAV server process, with one user (alice / webdav-secret)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import free_port, wait_for
+
+    root = tmp_path_factory.mktemp("webdav-root")
+    port = free_port()
+    config = root.parent / "wsgidav.json"
+    config.write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "provider_mapping": {"/": str(root)},
+                "simple_dc": {"user_mapping": {"*": {"alice": {"password": "webdav-secret"}}}},
+                "http_authenticator": {"accept_basic": True, "accept_digest": False, "default_to_digest": False},
+                "verbose": 1,
+            }
+        )
+    )
+    wsgidav = Path(sys.executable).parent / "wsgidav"
+    proc = subprocess.Popen(
+        [str(wsgidav), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url)
+    yield url, root
+    proc.terminate()
+    proc.wait(10)
