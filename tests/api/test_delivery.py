@@ -54,6 +54,15 @@ def finished_export(user):
     return job
 
 
+def export_and_deliver(user):
+    """A finished export and its one delivery, made once (no retry asked for)."""
+    job = finished_export(user)
+    queued = ArchiveDelivery.objects.get(job=job)
+    assert delivery.delivery_run(queued.id) is None
+    queued.refresh_from_db()
+    return job, queued
+
+
 def test_a_finished_export_is_copied_to_the_users_bucket_and_checked(
     alice, client, api_as, sandbox, s3, s3_server, bucket, settings
 ):
@@ -94,10 +103,7 @@ def test_a_bucket_that_is_gone_fails_the_delivery_with_the_reason_and_keeps_the_
     alice, client, api_as, sandbox, s3, s3_server
 ):
     add_destination(client, alice, s3_server, "no-such-bucket-here")
-    job = finished_export(alice)
-    queued = ArchiveDelivery.objects.get(job=job)
-    assert delivery.delivery_run(queued.id) is None
-    queued.refresh_from_db()
+    job, queued = export_and_deliver(alice)
     assert queued.status == "failed" and queued.error == "The bucket does not exist (any more)."
     assert api_as(alice).get(f"/api/v1/exports/{job.id}/archive").status_code == 200
 
@@ -147,10 +153,7 @@ def test_a_finished_export_is_copied_to_a_webdav_folder(alice, client, sandbox, 
          "access_key": "alice", "secret_key": "webdav-secret"},
     )  # fmt: skip
     assert response.status_code == 302, response.content.decode()
-    job = finished_export(alice)
-    queued = ArchiveDelivery.objects.get(job=job)
-    assert delivery.delivery_run(queued.id) is None
-    queued.refresh_from_db()
+    job, queued = export_and_deliver(alice)
     assert queued.status == "delivered", queued.error
     assert queued.location == f"nextcloud:/{folder}/{job.base_name}.zip"
     copy = root / folder / f"{job.base_name}.zip"
@@ -163,10 +166,7 @@ def test_a_webdav_server_that_refuses_the_password_fails_the_delivery_with_the_r
     delivery.destination_create(
         owner=alice, name="nc", kind="webdav", endpoint_url=url, access_key="alice", secret_key="wrong"
     )
-    job = finished_export(alice)
-    queued = ArchiveDelivery.objects.get(job=job)
-    assert delivery.delivery_run(queued.id) is None
-    queued.refresh_from_db()
+    job, queued = export_and_deliver(alice)
     assert queued.status == "failed" and queued.error == "The server refused the user name or password."
     assert api_as(alice).get(f"/api/v1/exports/{job.id}/archive").status_code == 200
 
@@ -186,10 +186,7 @@ def test_rclone_copies_the_archive_to_a_webdav_remote(alice, sandbox, dav):
     folder = uuid.uuid4().hex[:6]
     config = f"[dav]\ntype = webdav\nurl = {url}/\nvendor = other\nuser = alice\npass = {obscured('webdav-secret')}\n"
     rclone_destination(alice, config, f"dav:{folder}")
-    job = finished_export(alice)
-    queued = ArchiveDelivery.objects.get(job=job)
-    assert delivery.delivery_run(queued.id) is None
-    queued.refresh_from_db()
+    job, queued = export_and_deliver(alice)
     assert queued.status == "delivered", queued.error
     assert queued.location == f"remote:/{folder}/{job.base_name}.zip"
     assert hashlib.sha256((root / folder / f"{job.base_name}.zip").read_bytes()).hexdigest() == job.archive_sha256
@@ -201,10 +198,7 @@ def test_rclone_copies_the_archive_to_an_s3_remote(alice, sandbox, s3, s3_server
         "secret_access_key = test\nregion = us-east-1\n"
     )
     rclone_destination(alice, config, f"moto:{bucket}/Backups")
-    job = finished_export(alice)
-    queued = ArchiveDelivery.objects.get(job=job)
-    assert delivery.delivery_run(queued.id) is None
-    queued.refresh_from_db()
+    job, queued = export_and_deliver(alice)
     assert queued.status == "delivered", queued.error
     stored = s3.get_object(Bucket=bucket, Key=f"Backups/{job.base_name}.zip")["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == job.archive_sha256
@@ -214,10 +208,7 @@ def test_rclone_reports_why_a_remote_refused(alice, sandbox, dav):
     url, _ = dav
     config = f"[dav]\ntype = webdav\nurl = {url}/\nvendor = other\nuser = alice\npass = {obscured('wrong')}\n"
     rclone_destination(alice, config, "dav:x")
-    job = finished_export(alice)
-    queued = ArchiveDelivery.objects.get(job=job)
-    assert delivery.delivery_run(queued.id) is None
-    queued.refresh_from_db()
+    job, queued = export_and_deliver(alice)
     assert queued.status == "failed" and queued.error.startswith("rclone: ") and "401" in queued.error
 
 
