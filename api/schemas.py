@@ -7,6 +7,8 @@ from typing import Annotated
 from ninja import Field, Schema
 from pydantic import ConfigDict, StringConstraints
 
+from platforms.registry import importer_slugs, slugs
+
 # Dates are written YYYY-MM-DD, as on the form; a number is not a date.
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 IsoDate = Annotated[str, StringConstraints(pattern=DATE_PATTERN)]
@@ -92,7 +94,12 @@ class ExportIn(Schema):
     # No quiet coercions ("1" for true, 0 for a date): a script's mistake is answered with 400.
     model_config = ConfigDict(strict=True)
 
-    platform: str = Field(min_length=1, max_length=32, description='A platform slug, or "all".')
+    platform: str = Field(
+        min_length=1,
+        max_length=32,
+        description='A platform slug, or "all".',
+        json_schema_extra={"enum": [*slugs(), "all"]},
+    )
     formats: list[str] = Field(default=["json"], max_length=4, description="json, csv")
     include_media: bool = False
     date_from: IsoDate | None = None
@@ -153,3 +160,20 @@ class DeliveryOut(Schema):
     error: str
     created_at: str
     delivered_at: str | None
+
+
+class UploadIn(Schema):
+    model_config = ConfigDict(strict=True)
+
+    platform: str = Field(min_length=1, max_length=32, json_schema_extra={"enum": importer_slugs()})
+    filename: str = Field(default="archive.zip", min_length=1, max_length=255)
+    size: int = Field(ge=1, le=10**13)
+
+
+class UploadOut(Schema):
+    id: str
+    platform: str
+    size: int
+    received: int
+    chunk_size: int = Field(description="Send pieces of at most this many bytes.")
+    job: str | None = Field(description="The import job, once the upload is finished.")

@@ -27,9 +27,9 @@ from api import schemas, webhooks
 from api.models import WebhookDelivery, WebhookEndpoint
 from api.ranges import ranged_file_response
 from api.tokens import api_token_authenticate
-from exports import conf, jobs, selectors
+from exports import conf, jobs, selectors, uploads
 from exports.forms import ExportForm
-from exports.models import ExportJob, LibraryMedia, LibraryRecord
+from exports.models import ExportJob, LibraryMedia, LibraryRecord, Upload
 from platforms.models import Platform
 from platforms.registry import available
 
@@ -189,7 +189,26 @@ def export_list(
     }
 
 
-@api.post("/exports", response={201: schemas.JobOut, **ERRORS}, tags=["exports"])
+def links_to(*operations: str, name: str) -> dict:
+    """OpenAPI links from a created object to what can be done with it (clients and schemathesis'
+    stateful tests follow them)."""
+    return {
+        "responses": {
+            201: {
+                "links": {
+                    op: {"operationId": f"api_v1_{op}", "parameters": {name: "$response.body#/id"}} for op in operations
+                }
+            }
+        }
+    }
+
+
+@api.post(
+    "/exports",
+    response={201: schemas.JobOut, **ERRORS},
+    openapi_extra=links_to("export_detail", "export_cancel", "export_retry", "export_archive", name="job_id"),
+    tags=["exports"],
+)
 def export_create(request, payload: schemas.ExportIn):
     """Start an export; the body takes the export form's field names."""
     scope_required(request, "export")
@@ -283,6 +302,93 @@ def export_archive(request, job_id: UUID):
     )
 
 
+# --- imports: an official archive uploaded in pieces, as the Import page does --------------------
+def upload_out(upload: Upload) -> dict:
+    return {
+        "id": str(upload.id),
+        "platform": upload.platform_id,
+        "size": upload.size,
+        "received": upload.received,
+        "chunk_size": conf.setting("UPLOAD_CHUNK_BYTES"),
+        "job": str(upload.job_id) if upload.job_id else None,
+    }
+
+
+def upload_of(request, upload_id) -> Upload:
+    upload = Upload.objects.filter(id=upload_id, owner=request.user).first()
+    if upload is None:
+        raise Http404
+    return upload
+
+
+@api.post(
+    "/imports",
+    response={201: schemas.UploadOut, 413: schemas.Error, **ERRORS},
+    openapi_extra=links_to("import_detail", "import_piece", "import_finish", name="upload_id"),
+    tags=["imports"],
+)
+def import_start(request, payload: schemas.UploadIn):
+    """Announce an official archive (X archive, Takeout, …) you are about to upload in pieces."""
+    scope_required(request, "export")
+    try:
+        upload = uploads.upload_create(
+            owner=request.user, platform_slug=payload.platform, filename=payload.filename, size=payload.size
+        )
+    except uploads.UploadError as exc:
+        return Status(exc.status, {"detail": exc.message, "field": exc.field})
+    return Status(201, upload_out(upload))
+
+
+@api.get("/imports/{upload_id}", response={200: schemas.UploadOut, **ERRORS}, tags=["imports"])
+def import_detail(request, upload_id: UUID):
+    """How much of the upload has arrived: after a broken connection, go on from `received`."""
+    scope_required(request, "read")
+    return upload_out(upload_of(request, upload_id))
+
+
+PIECE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@api.put(
+    "/imports/{upload_id}",
+    response={200: schemas.UploadOut, 409: schemas.Error, **ERRORS},
+    openapi_extra=PIECE_BODY,
+    tags=["imports"],
+)
+def import_piece(request, upload_id: UUID, offset: int = Query(..., ge=0)):
+    """One piece of the file, sent as the body, starting at byte `offset` (= `received`)."""
+    scope_required(request, "export")
+    upload = upload_of(request, upload_id)
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return Status(400, {"detail": "Content-Length must be a number.", "field": None})
+    try:
+        # The body is read as a stream: a piece is never held whole in memory.
+        uploads.upload_append(upload, offset=offset, stream=request, length=length)
+    except uploads.UploadError as exc:
+        return Status(exc.status, {"detail": exc.message, "field": exc.field})
+    upload.refresh_from_db()
+    return upload_out(upload)
+
+
+@api.post("/imports/{upload_id}/finish", response={201: schemas.JobOut, 409: schemas.Error, **ERRORS}, tags=["imports"])
+def import_finish(request, upload_id: UUID):
+    """Every byte is there: start the import. The answer is its job, as for an export."""
+    scope_required(request, "export")
+    upload = upload_of(request, upload_id)
+    try:
+        job = uploads.upload_finish(upload)
+    except jobs.ExportRequestError as exc:
+        return Status(getattr(exc, "status", 400), {"detail": exc.message, "field": exc.field})
+    return Status(201, job_out(request, job))
+
+
 # --- the library ---------------------------------------------------------------------------------
 @api.get("/library", response={200: schemas.LibraryPage, **ERRORS}, tags=["library"])
 def library(
@@ -355,7 +461,12 @@ def webhook_list(request):
     return [webhook_out(e) for e in WebhookEndpoint.objects.filter(owner=request.user)]
 
 
-@api.post("/webhooks", response={201: schemas.WebhookCreated, **ERRORS}, tags=["webhooks"])
+@api.post(
+    "/webhooks",
+    response={201: schemas.WebhookCreated, **ERRORS},
+    openapi_extra=links_to("webhook_deliveries", "webhook_delete", name="endpoint_id"),
+    tags=["webhooks"],
+)
 def webhook_create(request, payload: schemas.WebhookIn):
     """Register an endpoint for export.succeeded, export.failed and schedule.new_items; the answer
     holds its signing secret, which is not shown again."""

@@ -312,3 +312,49 @@ def test_the_schema_is_served_without_a_token(client):
         schema["paths"]
     )
     assert client.get("/api/v1/docs").status_code == 200
+
+
+# --- imports ---------------------------------------------------------------------------------
+def test_an_official_archive_uploaded_in_pieces_becomes_an_import_job(alice, api_as, settings, tmp_path):
+    from tests.fixtures.archives import x_archive_members, zip_bytes
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
+    }
+    settings.STAREXPORT = {**settings.STAREXPORT, "UPLOAD_CHUNK_BYTES": 4096}
+    data = zip_bytes(x_archive_members())
+    api = api_as(alice)
+    started = api.post("/api/v1/imports", {"platform": "twitter", "filename": "twitter.zip", "size": len(data)})
+    assert started.status_code == 201, started.content
+    upload = started.json()
+    assert upload["received"] == 0 and upload["chunk_size"] == 4096 and upload["job"] is None
+    url = f"/api/v1/imports/{upload['id']}"
+
+    half = len(data) // 2
+    first = api.put(f"{url}?offset=0", data[:half], content_type="application/octet-stream")
+    assert first.status_code == 200 and first.json()["received"] == half
+    # A piece sent again after a dropped answer is refused, and says where to go on from.
+    again = api.put(f"{url}?offset=0", data[:half], content_type="application/octet-stream")
+    assert again.status_code == 409 and f"offset {half}" in again.json()["detail"]
+    assert api.get(url).json()["received"] == half
+    assert api.post(f"{url}/finish").status_code == 409
+    assert api.put(f"{url}?offset={half}", data[half:], content_type="application/octet-stream").status_code == 200
+
+    finished = api.post(f"{url}/finish")
+    assert finished.status_code == 201, finished.content
+    job = ExportJob.objects.get(id=finished.json()["id"])
+    assert job.source == ExportJob.Source.ARCHIVE and job.platform_id == "twitter"
+    job = pipeline.run_inline(job)
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    assert api.get(url).json()["job"] == str(job.id)
+
+
+def test_imports_follow_the_same_rules_as_exports(alice, bob, api_as):
+    started = api_as(alice).post("/api/v1/imports", {"platform": "twitter", "size": 10})
+    assert (
+        api_as(alice, scopes=["read"]).post("/api/v1/imports", {"platform": "twitter", "size": 10}).status_code == 403
+    )
+    assert api_as(bob).get(f"/api/v1/imports/{started.json()['id']}").status_code == 404
+    refused = api_as(alice).post("/api/v1/imports", {"platform": "myspace", "size": 10})
+    assert refused.status_code == 400 and refused.json()["field"] == "platform"
