@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from urllib.parse import quote
 
 import boto3
@@ -165,6 +166,18 @@ def _send_after_commit(delivery_id: int, countdown: float = 0) -> None:
 
 def delivery_schedule_retry(delivery_id: int, delay: float) -> None:
     _send_after_commit(delivery_id, countdown=delay)
+
+
+def lost_deliveries_resend(*, older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Send again the copies whose first task was lost (a broker restarted without its queue)."""
+    ids = list(
+        ArchiveDelivery.objects.filter(
+            status=Status.PENDING, attempts=0, created_at__lt=timezone.now() - older_than
+        ).values_list("id", flat=True)
+    )
+    for delivery_id in ids:
+        _send_after_commit(delivery_id)
+    return len(ids)
 
 
 def delivery_run(delivery_id: int) -> float | None:

@@ -17,3 +17,8 @@ def deliver_archive(delivery_id: int) -> None:
     delay = delivery.delivery_run(delivery_id)
     if delay is not None:
         delivery.delivery_schedule_retry(delivery_id, delay)
+
+
+@shared_task
+def resend_lost_deliveries() -> int:
+    return webhooks.lost_deliveries_resend() + delivery.lost_deliveries_resend()

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from requests_hardened.ip_filter import InvalidIPAddress
 
@@ -196,3 +196,17 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     if 200 <= response.status_code < 300:
         return response.status_code, ""
     return response.status_code, f"The endpoint answered {response.status_code}."
+
+
+def lost_deliveries_resend(*, older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Send again the deliveries whose task was lost (a broker restarted without its queue): due
+    for a while and still pending. A task that was only late finds its attempt taken and stops."""
+    cutoff = timezone.now() - older_than
+    lost = WebhookDelivery.objects.filter(status=Status.PENDING).filter(
+        models.Q(next_attempt_at__lt=cutoff) | models.Q(attempts=0, created_at__lt=cutoff)
+    )
+    count = 0
+    for delivery_id, attempts in lost.values_list("id", "attempts"):
+        _send_after_commit(delivery_id, attempts)
+        count += 1
+    return count

@@ -243,6 +243,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("STAREXPORT_SWEEP_SECONDS", default=60.0),
     },
     "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
+    "resend-lost-deliveries": {"task": "api.tasks.resend_lost_deliveries", "schedule": 600.0},
 }
 
 # --- allauth -----------------------------------------------------------------------------------

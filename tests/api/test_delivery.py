@@ -225,3 +225,15 @@ def test_rclone_reports_why_a_remote_refused(alice, sandbox, dav):
 def test_rclone_configs_that_reach_this_server_are_refused(alice, config, target, words):
     with pytest.raises(delivery.DestinationError, match=words):
         rclone_destination(alice, config, target)
+
+
+def test_the_job_page_says_where_the_archive_was_delivered(alice, client, sandbox, dav):
+    url, _ = dav
+    delivery.destination_create(
+        owner=alice, name="nextcloud", kind="webdav", endpoint_url=url, prefix="Backups", access_key="alice",
+        secret_key="webdav-secret",
+    )  # fmt: skip
+    job, queued = export_and_deliver(alice)
+    client.force_login(alice)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert f'Delivered to <span class="mono">nextcloud:/Backups/{job.base_name}.zip</span>' in page

@@ -215,3 +215,34 @@ def test_the_delivery_log_is_on_the_page_and_in_the_admin(hooked, client, admin_
     admin = admin_client.get("/admin/api/webhookdelivery/").content.decode()
     assert "export.succeeded" in admin and "410" in admin
     assert admin_client.get(f"/admin/api/webhookendpoint/{hooked['endpoint'].id}/change/").status_code == 200
+
+
+def test_a_scheduled_export_that_found_something_new_fires_schedule_new_items(hooked):
+    job = hooked["job"]
+    endpoint, _ = webhooks.endpoint_create(
+        owner=hooked["user"], url=hooked["endpoint"].url, events=["schedule.new_items"]
+    )
+    ExportJob.objects.filter(id=job.id).update(options={"scheduled": True, "only_new": True}, new_records=0)
+    job.refresh_from_db()
+    assert webhooks.job_events_fire(job) == 1  # export.succeeded to the first endpoint only
+    assert not WebhookDelivery.objects.filter(endpoint=endpoint).exists()
+    ExportJob.objects.filter(id=job.id).update(new_records=3, succeeded_at=job.created_at)
+    job.refresh_from_db()
+    webhooks.job_events_fire(job)
+    [delivery] = WebhookDelivery.objects.filter(endpoint=endpoint)
+    assert delivery.event == "schedule.new_items" and delivery.payload["type"] == "schedule.new_items"
+
+
+def test_deliveries_whose_task_was_lost_are_sent_again(hooked, django_capture_on_commit_callbacks):
+    from api import delivery as archive_delivery
+
+    webhooks.job_events_fire(hooked["job"])
+    row = WebhookDelivery.objects.get(endpoint=hooked["endpoint"])
+    assert webhooks.lost_deliveries_resend() == 0  # just queued: its task is on its way
+    WebhookDelivery.objects.filter(id=row.id).update(created_at=row.created_at - timedelta(minutes=20))
+    with django_capture_on_commit_callbacks() as sent:
+        assert webhooks.lost_deliveries_resend() == 1
+    assert len(sent) == 1
+    webhooks.delivery_attempt(row.id, 0)
+    assert webhooks.lost_deliveries_resend() == 0  # delivered
+    assert archive_delivery.lost_deliveries_resend() == 0
