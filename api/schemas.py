@@ -110,6 +110,11 @@ class ExportIn(Schema):
     age_recipient: str | None = Field(
         default=None, max_length=2000, description="Encrypt the archive to this age (age1…) or SSH public key."
     )
+    age_passphrase: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Or encrypt it with this passphrase (not stored; get the key file at /exports/<id>/key).",
+    )
 
 
 class RetryOut(Schema):

@@ -27,6 +27,7 @@ from api import schemas, webhooks
 from api.models import WebhookDelivery, WebhookEndpoint
 from api.ranges import ranged_file_response
 from api.tokens import api_token_authenticate
+from api.views import key_file_response
 from exports import conf, jobs, selectors, uploads
 from exports.forms import ExportForm
 from exports.models import ExportJob, LibraryMedia, LibraryRecord, Upload
@@ -300,6 +301,24 @@ def export_archive(request, job_id: UUID):
         filename=f"{job.base_name}.zip" + (".age" if encrypted else ""),
         content_type="application/octet-stream" if encrypted else "application/zip",
     )
+
+
+@api.get(
+    "/exports/{job_id}/key",
+    response={404: schemas.Error, 400: schemas.Error, 401: schemas.Error, 403: schemas.Error, 429: schemas.Error},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The archive's key file, itself encrypted with the passphrase (an age identity).",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+    tags=["exports"],
+)
+def export_key(request, job_id: UUID):
+    """For an archive encrypted with a passphrase: `age -d -i <this file> archive.zip.age`."""
+    return key_file_response(job_of(request, job_id))
 
 
 # --- imports: an official archive uploaded in pieces, as the Import page does --------------------

@@ -2,12 +2,15 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from api import delivery, tokens, webhooks
 from api.forms import ApiTokenForm, DestinationForm, WebhookForm
 from api.models import ApiToken, ArchiveDelivery, Destination, WebhookDelivery, WebhookEndpoint
+from exports import selectors
+from exports.encryption import key_file
 
 DELIVERIES_SHOWN = 20
 
@@ -115,3 +118,18 @@ def destination_remove(request, destination_id):
     if delivery.destination_delete(owner=request.user, destination_id=destination_id):
         messages.info(request, "The destination was removed.")
     return redirect("destinations")
+
+
+def key_file_response(job):
+    """The passphrase-protected key file of an archive encrypted with a passphrase; 404 otherwise."""
+    data = key_file(job.options)
+    if data is None:
+        raise Http404("This export's archive is not encrypted with a passphrase.")
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{job.base_name}.key.age"'
+    return response
+
+
+@login_required
+def archive_key(request, job_id):
+    return key_file_response(selectors.job_for_owner(request.user, job_id))

@@ -1,5 +1,6 @@
 """Archives encrypted with age (https://age-encryption.org) as they are written, so the server's
-storage never holds them in clear. The owner decrypts with `age -d -i key.txt archive.zip.age`.
+storage never holds them in clear. The owner decrypts with `age -d -i key.txt archive.zip.age`
+(their own key, or the passphrase-protected key file made for the export).
 
 pyrage encrypts from a reader into a writer; storage saves from a reader. The ZIP is generated
 (and the database read) on the calling thread, which runs the encryption into a pipe; a helper
@@ -8,12 +9,14 @@ thread hands the other end of the pipe to storage. Nothing is ever whole in memo
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
 import threading
 
 import pyrage
+import pyrage.passphrase
 from django.core.files import File
 from pyrage import ssh, x25519
 
@@ -37,6 +40,23 @@ def age_recipient(text: str):
     raise RecipientError(
         "That is not an age public key (age1…, from `age-keygen`) or an SSH public key (ssh-ed25519 … or ssh-rsa …)."
     )
+
+
+def passphrase_key(passphrase: str) -> tuple[str, str]:
+    """For an archive opened with a passphrase: a new key pair whose private half is kept only
+    encrypted with the passphrase (an age identity file, scrypt). Returns (the public key to
+    encrypt the archive to, the identity file as base64). The passphrase itself is never stored;
+    `age -d -i key.age archive.zip.age` asks for it."""
+    if len(passphrase) < 8:
+        raise RecipientError("Choose a passphrase of at least 8 characters.")
+    identity = x25519.Identity.generate()
+    key_file = pyrage.passphrase.encrypt(f"{identity}\n".encode(), passphrase)
+    return str(identity.to_public()), base64.b64encode(key_file).decode()
+
+
+def key_file(options: dict) -> bytes | None:
+    """The passphrase-protected identity file of a job encrypted with a passphrase."""
+    return base64.b64decode(options["age_key"]) if options.get("age_key") else None
 
 
 class PipeReader(io.RawIOBase):

@@ -66,6 +66,16 @@ class ExportForm(forms.Form):
         "age -d -i your-key-file archive.zip.age.",
     )
 
+    age_passphrase = forms.CharField(
+        required=False,
+        max_length=1000,
+        strip=False,
+        label="…or with a passphrase",
+        help_text="Optional, instead of a key. It is not stored: you download a small key file with the archive, "
+        "and age -d -i key-file archive.zip.age asks for the passphrase.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
     def __init__(self, *args, platform: Platform | None = None, repeat: bool = False, **kwargs):
         kwargs.setdefault(
             "initial",
@@ -103,6 +113,7 @@ class ExportForm(forms.Form):
             "max_records": data.get("max_records"),
             "only_new": data.get("only_new") or None,
             "age_recipient": data.get("age_recipient") or None,
+            "age_passphrase": data.get("age_passphrase") or None,
         }
         return {
             "platform_slug": data["platform"],

@@ -1,6 +1,7 @@
 """Archives encrypted with age as they are written: Debian's `age` decrypts them, and the result
 is a valid archive (verify_archive)."""
 
+import json
 import subprocess
 
 import pytest
@@ -87,3 +88,76 @@ def test_a_failure_while_writing_leaves_no_cut_short_archive(alice, age_key, tmp
     with pytest.raises(FileNotFoundError):
         archive_build(job)
     assert not (tmp_path / archive_name_for(job)).exists()
+
+
+def age_decrypt_with_passphrase(key_file, encrypted_file, out, passphrase: str) -> bytes:
+    """Debian's age, asking for the passphrase on a terminal as it does for a person."""
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover — the child becomes age
+        os.execvp("age", ["age", "-d", "-i", str(key_file), "-o", str(out), str(encrypted_file)])
+    said, answered, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 1024)
+        except OSError:
+            break
+        if not data:
+            break
+        said += data
+        if b"passphrase" in said.lower() and not answered:
+            os.write(fd, passphrase.encode() + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, said
+    return said
+
+
+def test_an_export_encrypted_with_a_passphrase_opens_with_its_key_file_and_the_passphrase(
+    alice, bob, api_as, client, sandbox, tmp_path
+):
+    passphrase = "correct horse battery staple"
+    api = api_as(alice)
+    created = api.post("/api/v1/exports", {"platform": "github", "age_passphrase": passphrase})
+    assert created.status_code == 201, created.content
+    job = pipeline.run_inline(ExportJob.objects.get(id=created.json()["id"]))
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    # The passphrase is kept nowhere: only a new public key and the key file it protects.
+    row = json.dumps(list(ExportJob.objects.filter(id=job.id).values()), default=str)
+    assert passphrase not in row and job.options["age_recipient"].startswith("age1")
+
+    archive = tmp_path / f"{job.base_name}.zip.age"
+    archive.write_bytes(b"".join(api.get(f"/api/v1/exports/{job.id}/archive").streaming_content))
+    key = api.get(f"/api/v1/exports/{job.id}/key")
+    assert key.status_code == 200 and key.content.startswith(b"age-encryption.org/v1\n-> scrypt ")
+    key_file = tmp_path / f"{job.base_name}.key.age"
+    key_file.write_bytes(key.content)
+
+    plain = tmp_path / f"{job.base_name}.zip"
+    age_decrypt_with_passphrase(key_file, archive, plain, passphrase)
+    verify_archive(plain, "github")
+
+    client.force_login(alice)
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert f"/exports/{job.id}/key" in page and "age asks for the passphrase" in page
+    assert client.get(f"/exports/{job.id}/key").content == key.content
+    client.force_login(bob)
+    assert client.get(f"/exports/{job.id}/key").status_code == 404
+    assert api_as(bob).get(f"/api/v1/exports/{job.id}/key").status_code == 404
+
+
+def test_a_short_passphrase_or_both_a_key_and_a_passphrase_are_refused(alice, api_as, age_key):
+    api = api_as(alice)
+    short = api.post("/api/v1/exports", {"platform": "github", "age_passphrase": "short"})
+    assert short.status_code == 400 and short.json()["field"] == "age_passphrase"
+    both = api.post(
+        "/api/v1/exports", {"platform": "github", "age_passphrase": "long enough", "age_recipient": age_key[1]}
+    )
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
