@@ -40,7 +40,9 @@ def connected(request):
         card["account"] = account
         card["account_label"] = account_label(account) if account else ""
     refused = "" if can_store_tokens() else str(TokenKeyMissing())
-    return render(request, "accounts/connected.html", {"cards": cards, "next": safe_next(request), "tokens_refused": refused})
+    return render(
+        request, "accounts/connected.html", {"cards": cards, "next": safe_next(request), "tokens_refused": refused}
+    )
 
 
 @login_required

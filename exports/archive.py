@@ -24,7 +24,7 @@ from django.db.models import Min
 from django.utils import timezone
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
-from exports import library
+from exports import encryption, library
 from exports.claims import job_advance, job_renew_lease
 from exports.conf import setting
 from exports.models import ExportJob, MediaFile
@@ -88,7 +88,8 @@ class IterReader(io.RawIOBase):
 
 
 def archive_name_for(job: ExportJob) -> str:
-    return f"archives/{job.owner_id}/{job.id}/{job.base_name}.zip"
+    suffix = encryption.SUFFIX if job.options.get("age_recipient") else ""
+    return f"archives/{job.owner_id}/{job.id}/{job.base_name}.zip{suffix}"
 
 
 def _json_bytes(value) -> bytes:
@@ -373,7 +374,7 @@ def viewer_page(data: dict) -> bytes:
     the first screen is drawn while the browser still reads the rest (tens of megabytes for
     100,000 records).
     """
-    records = sorted(data["records"], key=lambda item: item["date"], reverse=True)
+    records = sorted(data["records"], key=lambda item: item.get("date", ""), reverse=True)
     head = {
         **data,
         "total": len(records),
@@ -471,9 +472,14 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
     if storage.exists(name):
         storage.delete(name)  # a re-run replaces a half-written archive of an earlier attempt
     reader = IterReader(stream)
+    # Buffered so that read(n) returns n bytes: S3 then sees a large body and uploads it in parts.
+    plaintext = io.BufferedReader(reader, buffer_size=READ_CHUNK)
     try:
-        # Buffered so that read(n) returns n bytes: S3 then sees a large body and uploads it in parts.
-        saved = storage.save(name, File(io.BufferedReader(reader, buffer_size=READ_CHUNK), name=name))
+        if job.options.get("age_recipient"):
+            return ArchiveResult(
+                *encryption.encrypted_save(storage, name, plaintext, job.options["age_recipient"], chunk=READ_CHUNK)
+            )
+        saved = storage.save(name, File(plaintext, name=name))
     except BaseException:
         # A half-written archive on local disk (a full disk) is removed. On S3 an upload that
         # fails is aborted by boto3 and leaves no object; asking a storage that is away would

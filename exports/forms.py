@@ -81,6 +81,25 @@ class ExportForm(forms.Form):
         widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
     )
 
+    age_recipient = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Encrypt the archive to this public key",
+        help_text="Optional. An age public key (age1…, made with age-keygen) or an SSH public key. The archive is "
+        "encrypted as it is written, so this server never stores it in clear; decrypt it with "
+        "age -d -i your-key-file archive.zip.age.",
+    )
+
+    age_passphrase = forms.CharField(
+        required=False,
+        max_length=1000,
+        strip=False,
+        label="…or with a passphrase",
+        help_text="Optional, instead of a key. It is not stored: you download a small key file with the archive, "
+        "and age -d -i key-file archive.zip.age asks for the passphrase.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
     def __init__(self, *args, platform: Platform | None = None, repeat: bool = False, **kwargs):
         kwargs.setdefault(
             "initial",
@@ -127,6 +146,8 @@ class ExportForm(forms.Form):
             "media_types": data.get("media_types") or [],
             "max_records": data.get("max_records"),
             "only_new": data.get("only_new") or None,
+            "age_recipient": data.get("age_recipient") or None,
+            "age_passphrase": data.get("age_passphrase") or None,
         }
         return {
             "request_key": data.get("request_key") or None,

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.tokens import NotConnected, token_for
 from exports.conf import setting
 from exports.dispatch import enqueue_step
+from exports.encryption import RecipientError, age_recipient, passphrase_key
 from exports.models import EVERYTHING, ExportJob, MediaFile
 from exports.progress import media_counters_update
 from platforms.models import Platform
@@ -63,6 +64,19 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
         clean["only_new"] = True
     if options.get("scheduled"):
         clean["scheduled"] = True
+    if options.get("age_recipient") and options.get("age_passphrase"):
+        raise ExportRequestError("Encrypt to a public key or with a passphrase, not both.", field="age_passphrase")
+    if options.get("age_recipient"):
+        try:
+            age_recipient(str(options["age_recipient"]))
+        except RecipientError as exc:
+            raise ExportRequestError(str(exc), field="age_recipient") from None
+        clean["age_recipient"] = str(options["age_recipient"]).strip()
+    if options.get("age_passphrase"):
+        try:
+            clean["age_recipient"], clean["age_key"] = passphrase_key(str(options["age_passphrase"]))
+        except RecipientError as exc:
+            raise ExportRequestError(str(exc), field="age_passphrase") from None
     if options.get("max_records") not in (None, ""):
         try:
             max_records = int(options["max_records"])

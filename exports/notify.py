@@ -7,6 +7,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from api.events import job_ended
 from exports.conf import setting
 from exports.links import download_link
 from exports.models import ExportJob, MediaFile
@@ -16,9 +17,13 @@ Status = ExportJob.Status
 
 
 def job_notify(job: ExportJob) -> bool:
-    """Email the owner once when the job ends, with a signed link when it succeeded."""
-    if not job.owner.email or job.parent_id:
-        return False  # a part of an Everything export: the email is the parent's
+    """Email the owner once when the job ends, with a signed link when it succeeded; and queue
+    the owner's webhooks and copies to their storage (once per ending, however often this runs)."""
+    if job.parent_id:
+        return False  # a part of an Everything export: the email and webhooks are the parent's
+    job_ended(job)
+    if not job.owner.email:
+        return False
     if job.options.get("scheduled") and job.status == Status.SUCCEEDED and not (job.new_records or _new_media(job)):
         # A scheduled export says something only when something new arrived.
         ExportJob.objects.filter(id=job.id, notified_at__isnull=True).update(notified_at=timezone.now())

@@ -225,7 +225,13 @@ def export_download(request, job_id):
     if not default_storage.exists(job.archive_name):
         return render(request, "exports/download_missing.html", {"job": job}, status=404)
     archive = default_storage.open(job.archive_name, "rb")
-    return FileResponse(archive, as_attachment=True, filename=f"{job.base_name}.zip", content_type="application/zip")
+    encrypted = job.archive_name.endswith(".age")
+    return FileResponse(
+        archive,
+        as_attachment=True,
+        filename=f"{job.base_name}.zip" + (".age" if encrypted else ""),
+        content_type="application/octet-stream" if encrypted else "application/zip",
+    )
 
 
 @login_required

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "accounts",
     "platforms",
     "exports",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-archives": {"task": "exports.tasks.expire_archives", "schedule": 3600.0},
     "sweep-abandoned-uploads": {"task": "exports.upload_tasks.sweep_abandoned_uploads", "schedule": 3600.0},
+    "resend-lost-deliveries": {"task": "api.tasks.resend_lost_deliveries", "schedule": 600.0},
 }
 # autodiscover_tasks() finds only each app's tasks.py; the upload sweep lives beside it.
 CELERY_IMPORTS = ["exports.upload_tasks"]
@@ -331,6 +333,23 @@ STAREXPORT = {
     "UPLOAD_DISK_MARGIN_BYTES": env.int("STAREXPORT_UPLOAD_DISK_MARGIN_BYTES", default=2 * 1024**3),
     # An upload nothing was added to for this long is removed with its partial file.
     "UPLOAD_ABANDONED_HOURS": env.float("STAREXPORT_UPLOAD_ABANDONED_HOURS", default=24.0),
+    # The REST API: requests per personal token, in django-ratelimit's rate syntax.
+    "API_RATE": env.str("STAREXPORT_API_RATE", default="600/m"),
+    # Webhooks: how many endpoints a user may register, how long one delivery waits for an answer,
+    # and the pauses between attempts (Standard Webhooks' suggested schedule), for at most a day.
+    "WEBHOOKS_PER_USER": env.int("STAREXPORT_WEBHOOKS_PER_USER", default=10),
+    "WEBHOOK_TIMEOUT": env.float("STAREXPORT_WEBHOOK_TIMEOUT", default=10.0),
+    "WEBHOOK_RETRY_DELAYS": [
+        int(s)
+        for s in env.list(
+            "STAREXPORT_WEBHOOK_RETRY_DELAYS", default=["5", "60", "300", "1800", "7200", "18000", "36000", "21600"]
+        )
+    ],
+    "WEBHOOK_RETRY_SECONDS": env.int("STAREXPORT_WEBHOOK_RETRY_SECONDS", default=24 * 3600),
+    # Delivery to a user's own storage: attempts per archive, and origins on private networks an
+    # operator allows as destinations ("http://nas.lan:9000"; a self-hosted MinIO at home).
+    "DELIVERY_ATTEMPTS": env.int("STAREXPORT_DELIVERY_ATTEMPTS", default=5),
+    "DELIVERY_PRIVATE_ORIGINS": env.list("STAREXPORT_DELIVERY_PRIVATE_ORIGINS", default=[]),
 }
 
 # --- Security ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from platforms.sandbox import auth, media
+from platforms.sandbox import auth, hooks, media
 
 log = logging.getLogger(__name__)
 DEMO_USER = "demo"
@@ -353,6 +353,9 @@ class Handler(BaseHTTPRequestHandler):
             except (KeyError, ValueError, TypeError) as exc:
                 return SbResponse.json({"error": f"unknown or bad knob: {exc}"}, 400)
             return SbResponse.json(asdict(sandbox.config))
+        if path.startswith("/_hooks/"):
+            status, answer = hooks.handle(sandbox, self.command, path, self.headers, body)
+            return SbResponse.json(answer, status)
         if path == "/_health":
             return SbResponse.json({"ok": True, "platforms": sorted(sandbox.platforms)})
         return SbResponse.json({"error": "not found"}, 404)
