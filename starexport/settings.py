@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "accounts",
     "platforms",
     "exports",
+    "library",
 ]
 
 MIDDLEWARE = [

@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("accounts.urls")),
     path("exports/", include("exports.urls")),
+    path("library/", include("library.urls")),
     path("", dashboard, name="dashboard"),
 ]

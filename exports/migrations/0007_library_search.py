@@ -1,0 +1,111 @@
+"""The library's search index and record-media links (see exports/library.py), per database:
+PostgreSQL full-text search (`simple` configuration, a GIN index) or SQLite FTS5."""
+
+from django.db import migrations
+
+POSTGRESQL = [
+    """CREATE TABLE library_search (
+        record_id bigint PRIMARY KEY,
+        title text NOT NULL DEFAULT '',
+        body text NOT NULL DEFAULT '',
+        extra text NOT NULL DEFAULT '',
+        vector tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('simple', title), 'A')
+            || setweight(to_tsvector('simple', body), 'B')
+            || setweight(to_tsvector('simple', extra), 'C')
+        ) STORED
+    )""",
+    "CREATE INDEX library_search_vector ON library_search USING gin (vector)",
+    """CREATE FUNCTION library_search_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN DELETE FROM library_search WHERE record_id = OLD.id; RETURN OLD; END $$""",
+    """CREATE TRIGGER library_search_forget AFTER DELETE ON exports_libraryrecord
+    FOR EACH ROW EXECUTE FUNCTION library_search_forget()""",
+    """CREATE TABLE library_record_media (
+        owner_id bigint NOT NULL, platform_id varchar(32) NOT NULL, record_id varchar(255) NOT NULL,
+        media_id bigint NOT NULL, PRIMARY KEY (media_id, record_id)
+    )""",
+    "CREATE INDEX library_record_media_record ON library_record_media (owner_id, platform_id, record_id)",
+    """CREATE FUNCTION library_record_media_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN DELETE FROM library_record_media WHERE media_id = OLD.id; RETURN OLD; END $$""",
+    """CREATE TRIGGER library_record_media_forget AFTER DELETE ON exports_librarymedia
+    FOR EACH ROW EXECUTE FUNCTION library_record_media_forget()""",
+    # The library page reads a user's records across platforms, newest first.
+    "CREATE INDEX library_record_owner_time ON exports_libraryrecord (owner_id, timestamp DESC, id DESC)",
+]
+POSTGRESQL_REVERSE = [
+    "DROP INDEX library_record_owner_time",
+    "DROP TRIGGER library_record_media_forget ON exports_librarymedia",
+    "DROP FUNCTION library_record_media_forget()",
+    "DROP TABLE library_record_media",
+    "DROP TRIGGER library_search_forget ON exports_libraryrecord",
+    "DROP FUNCTION library_search_forget()",
+    "DROP TABLE library_search",
+]
+
+SQLITE = [
+    # unicode61 folds case like PostgreSQL's `simple` and, like it, keeps accents (docs/library.md).
+    "CREATE VIRTUAL TABLE library_search USING fts5(title, body, extra, tokenize = 'unicode61 remove_diacritics 0')",
+    """CREATE TRIGGER library_search_forget AFTER DELETE ON exports_libraryrecord
+    BEGIN DELETE FROM library_search WHERE rowid = OLD.id; END""",
+    """CREATE TABLE library_record_media (
+        owner_id integer NOT NULL, platform_id varchar(32) NOT NULL, record_id varchar(255) NOT NULL,
+        media_id integer NOT NULL, PRIMARY KEY (media_id, record_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX library_record_media_record ON library_record_media (owner_id, platform_id, record_id)",
+    """CREATE TRIGGER library_record_media_forget AFTER DELETE ON exports_librarymedia
+    BEGIN DELETE FROM library_record_media WHERE media_id = OLD.id; END""",
+    "CREATE INDEX library_record_owner_time ON exports_libraryrecord (owner_id, timestamp DESC, id DESC)",
+]
+SQLITE_REVERSE = [
+    "DROP INDEX library_record_owner_time",
+    "DROP TRIGGER library_record_media_forget",
+    "DROP TABLE library_record_media",
+    "DROP TRIGGER library_search_forget",
+    "DROP TABLE library_search",
+]
+
+
+def _run(statements):
+    def run(apps, schema_editor):
+        for statement in statements[schema_editor.connection.vendor == "sqlite"]:
+            schema_editor.execute(statement)
+
+    return run
+
+
+def backfill(apps, schema_editor):
+    """Index the libraries that exist already."""
+    from exports.library import media_links_write, search_document, search_rows_write
+
+    LibraryMedia = apps.get_model("exports", "LibraryMedia")
+    LibraryRecord = apps.get_model("exports", "LibraryRecord")
+    media: dict[tuple, list] = {}
+    links: dict[tuple, list] = {}
+    for pk, owner, platform, media_id, ext, caption, record_ids in LibraryMedia.objects.values_list(
+        "id", "owner_id", "platform_id", "media_id", "ext", "caption", "record_ids"
+    ).iterator():
+        links.setdefault((owner, platform), []).append((pk, record_ids))
+        for record_id in record_ids:
+            media.setdefault((owner, platform, str(record_id)), []).append((media_id, ext, caption))
+    for (owner, platform), rows in links.items():
+        media_links_write(owner_id=owner, platform_id=platform, rows=rows)
+    batch = []
+    for pk, owner, platform, kind, external_id, data in LibraryRecord.objects.values_list(
+        "id", "owner_id", "platform_id", "kind", "external_id", "data"
+    ).iterator():
+        batch.append((pk, *search_document(platform, kind, data, media.get((owner, platform, external_id), ()))))
+        if len(batch) >= 500:
+            search_rows_write(batch)
+            batch = []
+    search_rows_write(batch)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("exports", "0006_mediafile_lease_owner")]
+
+    operations = [
+        migrations.RunPython(
+            _run({False: POSTGRESQL, True: SQLITE}), _run({False: POSTGRESQL_REVERSE, True: SQLITE_REVERSE})
+        ),
+        migrations.RunPython(backfill, migrations.RunPython.noop),
+    ]

@@ -1,0 +1,103 @@
+"""Full-text search over a user's library, one interface for both databases.
+
+PostgreSQL: the `simple` configuration (no stemming, so words of every language the platforms
+carry match as written), a GIN-indexed tsvector with titles weighted above text above captions
+and file names, `websearch_to_tsquery` for what people type, ts_rank for order and ts_headline
+for snippets. SQLite: an FTS5 table with the unicode61 tokenizer, bm25 for order, snippet().
+docs/library.md says what each matches.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import F, FloatField, QuerySet, TextField, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Concat
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from exports.library import MARK_START, MARK_STOP
+from exports.models import LibraryRecord
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts5_query(text: str) -> str:
+    """What a person typed as an FTS5 query: every word, each quoted (so no word is an operator)."""
+    return " ".join(f'"{word}"' for word in _WORD.findall(text))
+
+
+def matching(records: QuerySet[LibraryRecord], text: str) -> QuerySet[LibraryRecord]:
+    """`records` that match `text`, best first (then newest); empty when `text` has no word."""
+    if not _WORD.search(text):
+        return records.none()
+    if connection.vendor == "postgresql":
+        query = SearchQuery(text, config="simple", search_type="websearch")
+        return (
+            records.filter(search_entry__vector=query)
+            .annotate(
+                rank=SearchRank(F("search_entry__vector"), query),
+                snippet=SearchHeadline(
+                    Concat("search_entry__body", Value("\n"), "search_entry__extra", output_field=TextField()),
+                    query,
+                    config="simple",
+                    start_sel=MARK_START,
+                    stop_sel=MARK_STOP,
+                    max_words=35,
+                    min_words=15,
+                    max_fragments=2,
+                    fragment_delimiter=" … ",
+                ),
+                title_marked=SearchHeadline(
+                    "search_entry__title",
+                    query,
+                    config="simple",
+                    start_sel=MARK_START,
+                    stop_sel=MARK_STOP,
+                    highlight_all=True,
+                ),
+            )
+            .order_by("-rank", "-timestamp", "-id")
+        )
+    query = fts5_query(text)
+    # FTS5's rank is bm25 (lower is better), weighted as PostgreSQL's A/B/C.
+    rank = RawSQL(
+        "(SELECT bm25(library_search, 10.0, 4.0, 1.0) FROM library_search "
+        "WHERE library_search MATCH %s AND rowid = exports_libraryrecord.id)",
+        (query,),
+        output_field=FloatField(),
+    )
+    return (
+        records.filter(id__in=RawSQL("SELECT rowid FROM library_search WHERE library_search MATCH %s", (query,)))
+        .annotate(rank=rank)
+        .order_by("rank", "-timestamp", "-id")
+    )
+
+
+def snippets(records: list[LibraryRecord], text: str) -> None:
+    """Set `.snippet_html` and `.title_html` on each record: the matched words marked, the rest escaped."""
+    if connection.vendor != "postgresql" and records and _WORD.search(text):
+        ids = [r.id for r in records]
+        marks = ", ".join(["%s"] * len(ids))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT rowid, highlight(library_search, 0, %s, %s), "
+                "snippet(library_search, -1, %s, %s, ' … ', 32) FROM library_search "
+                f"WHERE library_search MATCH %s AND rowid IN ({marks})",
+                [MARK_START, MARK_STOP, MARK_START, MARK_STOP, fts5_query(text), *ids],
+            )
+            found = {pk: (title, snippet) for pk, title, snippet in cursor.fetchall()}
+        for record in records:
+            record.title_marked, record.snippet = found.get(record.id, ("", ""))
+    for record in records:
+        record.title_html = marked_html(getattr(record, "title_marked", "") or "")
+        record.snippet_html = marked_html(getattr(record, "snippet", "") or "")
+
+
+def marked_html(text: str) -> SafeString:
+    """Escape everything, then turn the engine's marks (never found in documents) into <mark>."""
+    html = escape(text).replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")
+    return mark_safe(html)  # noqa: S308 - escaped above; only our own tags are added
