@@ -85,11 +85,15 @@ def snippets(records: list[LibraryRecord], text: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT rowid, highlight(library_search, 0, %s, %s), "
-                "snippet(library_search, -1, %s, %s, ' … ', 32) FROM library_search "
-                f"WHERE library_search MATCH %s AND rowid IN ({marks})",
-                [MARK_START, MARK_STOP, MARK_START, MARK_STOP, fts5_query(text), *ids],
+                "snippet(library_search, 1, %s, %s, ' … ', 32), snippet(library_search, 2, %s, %s, ' … ', 32) "
+                f"FROM library_search WHERE library_search MATCH %s AND rowid IN ({marks})",
+                [*(MARK_START, MARK_STOP) * 3, fts5_query(text), *ids],
             )
-            found = {pk: (title, snippet) for pk, title, snippet in cursor.fetchall()}
+            # The text's snippet, or the captions' and file names' where only they match (as on PostgreSQL).
+            found = {
+                pk: (title, body if MARK_START in body or MARK_START not in extra else extra)
+                for pk, title, body, extra in cursor.fetchall()
+            }
         for record in records:
             record.title_marked, record.snippet = found.get(record.id, ("", ""))
     for record in records:

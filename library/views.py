@@ -30,7 +30,8 @@ def _describe(records: list[LibraryRecord], media: dict, platforms: dict[str, Pl
     sources = dict(LibraryRecord.Source.choices)
     for record in records:
         summary = get_extractor(record.platform_id).summary(record.kind, record.data) if record.data else {}
-        record.title = summary.get("title", "")
+        # A title that is only the record's id (a comment's "t1_…") says nothing: the kind will do.
+        record.title = "" if summary.get("title") == record.external_id else summary.get("title", "")
         record.text = summary.get("text", "")
         record.link = http_url(summary.get("link")) or ""
         record.kind_words = selectors.kind_words(record.kind)
