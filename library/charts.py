@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
 # Distinguishable on light and dark backgrounds; a platform keeps its colour by its place in the list.
 PALETTE = ("#4c6ef5", "#e8590c", "#2f9e44", "#ae3ec9", "#1098ad", "#f08c00", "#e64980", "#868e96")
 WIDTH, HEIGHT = 720, 160
@@ -124,3 +127,37 @@ def heat_map(year: int, counts: dict[str, int]) -> HeatMap:
         width=(days[-1].x + CELL),
         height=7 * CELL,
     )
+
+
+# --- drawn as SVG text here rather than in a template: a chart is thousands of shapes ------------
+def activity_svg(chart: ActivityChart) -> SafeString:
+    parts = [
+        f'<svg class="lib-activity" viewBox="0 -4 {chart.width} {chart.height + 24}" role="img" '
+        f'aria-label="Records per month by platform, at most {chart.peak} in a month">'
+    ]
+    parts += [
+        f'<rect x="{b.x}" y="{b.y}" width="{b.width}" height="{b.height}" fill="{b.colour}">'
+        f"<title>{escape(b.label)}</title></rect>"
+        for b in chart.bars
+    ]
+    parts.append(f'<line x1="0" x2="{chart.width}" y1="{chart.height}" y2="{chart.height}" class="lib-axis"/>')
+    parts += [f'<text x="{x}" y="{chart.height + 16}" class="lib-tick">{year}</text>' for x, year in chart.ticks]
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped labels only
+
+
+def heat_svg(heat: HeatMap) -> SafeString:
+    parts = [
+        f'<svg class="lib-heat" viewBox="-2 -16 {heat.width + 4} {heat.height + 18}" role="img" '
+        f'aria-label="Records per day in {heat.year}">'
+    ]
+    parts += [f'<text x="{x}" y="-5" class="lib-tick">{name}</text>' for x, name in heat.months]
+    for day in heat.days:
+        square = (
+            f'<rect x="{day.x}" y="{day.y}" width="10" height="10" rx="2" class="lib-level-{day.level}">'
+            f"<title>{day.date}: {day.count} record{'' if day.count == 1 else 's'}</title></rect>"
+        )
+        # A day with records opens the library at that day.
+        parts.append(f'<a href="?date_from={day.date}&amp;date_to={day.date}">{square}</a>' if day.count else square)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - numbers and dates only

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -25,25 +26,51 @@ from platforms.safety import http_url
 INLINE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "video/mp4", "video/webm")
 
 
-def _describe(records: list[LibraryRecord], media: dict, platforms: dict[str, Platform]) -> None:
-    """What the templates show of each record: its summary, kind in words, sources, media."""
+def _cards(records: list[LibraryRecord], user, platforms: dict[str, Platform]) -> list[dict]:
+    """What the templates show of each record, as plain dicts (the page renders fifty at a time):
+    its summary, kind in words, sources, media."""
     sources = dict(LibraryRecord.Source.choices)
+    media = selectors.media_of(user, records)
+    cards = []
     for record in records:
         summary = get_extractor(record.platform_id).summary(record.kind, record.data) if record.data else {}
+        platform = platforms.get(record.platform_id)
         # A title that is only the record's id (a comment's "t1_…") says nothing: the kind will do.
-        record.title = "" if summary.get("title") == record.external_id else summary.get("title", "")
-        record.text = summary.get("text", "")
-        record.link = http_url(summary.get("link")) or ""
-        record.kind_words = selectors.kind_words(record.kind)
-        record.source_words = [sources.get(s, s) for s in record.sources]
-        record.platform_row = platforms.get(record.platform_id)
-        record.files = media.get(record.id, [])
-        record.url = reverse("library:record", args=[record.platform_id, record.external_id]) + (
-            "?" + urlencode({"kind": record.kind})
+        title = "" if summary.get("title") == record.external_id else summary.get("title", "")
+        cards.append(
+            {
+                "row": record,
+                "key": f"{record.platform_id}/{record.external_id}",
+                "title": title,
+                "title_html": getattr(record, "title_html", ""),
+                "snippet_html": getattr(record, "snippet_html", ""),
+                "text": summary.get("text", ""),
+                "link": http_url(summary.get("link")) or "",
+                "kind": selectors.kind_words(record.kind),
+                "sources": " and ".join(sources.get(s, s) for s in record.sources),
+                "platform": platform.display_name if platform else record.platform_id,
+                "icon": static(platform.icon) if platform and platform.icon else "",
+                "files": [_file(m) for m in media.get(record.id, [])],
+                "url": reverse("library:record", args=[record.platform_id, record.external_id])
+                + "?"
+                + urlencode({"kind": record.kind}),
+                "timestamp": record.timestamp,
+                "day": record.timestamp[:10],
+                "month": record.timestamp[:7],
+                "month_words": _month_words(record.timestamp[:7]),
+            }
         )
-        record.day = record.timestamp[:10]
-        record.month = record.timestamp[:7]
-        record.month_words = _month_words(record.month)
+    return cards
+
+
+def _file(media) -> dict:
+    return {
+        "url": reverse("library:media", args=[media.id]),
+        "kind": media.kind,
+        "name": f"{media.media_id}.{media.ext}" if media.ext else media.media_id,
+        "label": (media.caption or media.media_id)[:120],
+        "size": media.size,
+    }
 
 
 @login_required
@@ -54,10 +81,10 @@ def library_page(request):
     else:
         page = selectors.timeline_page(request.user, filters, cursor=request.GET.get("after", "")[:80])
     platforms = {p.slug: p for p in Platform.objects.all()}
-    _describe(page.records, selectors.media_of(request.user, page.records), platforms)
     context = {
         "filters": filters,
         "page": page,
+        "cards": _cards(page.records, request.user, platforms),
         "platforms": platforms.values(),
         "kinds": [(k, selectors.kind_words(k)) for k in selectors.library_kinds(request.user)],
         "query": urlencode(
@@ -66,12 +93,15 @@ def library_page(request):
     }
     if not filters.q and "after" not in request.GET:
         months = selectors.months_by_platform(request.user)
-        context["activity"] = charts.activity_chart(months, {slug: p.display_name for slug, p in platforms.items()})
+        activity = charts.activity_chart(months, {slug: p.display_name for slug, p in platforms.items()})
+        if activity:
+            context.update(activity=activity, activity_svg=charts.activity_svg(activity))
         years = sorted({int(month[:4]) for month, _, _ in months if month[:4].isdigit()})
         if years:
             year = _int(request.GET.get("year"), years[-1])
             year = year if year in years else years[-1]
-            context["heat"] = charts.heat_map(year, selectors.days_of_year(request.user, year))
+            heat = charts.heat_map(year, selectors.days_of_year(request.user, year))
+            context.update(heat=heat, heat_svg=charts.heat_svg(heat))
             context["years"] = years
     return render(request, "library/library.html", context)
 
@@ -80,7 +110,7 @@ def library_page(request):
 def record_page(request, platform: str, record_id: str):
     rows = selectors.record_for_owner(request.user, platform, record_id, kind=request.GET.get("kind", ""))
     platforms = {p.slug: p for p in Platform.objects.filter(slug=platform)}
-    _describe(rows, selectors.media_of(request.user, rows), platforms)
+    card, *others = _cards(rows, request.user, platforms)
     record = rows[0]
     data = record.data if isinstance(record.data, dict) else {}
     fields = [
@@ -90,7 +120,8 @@ def record_page(request, platform: str, record_id: str):
     ]
     context = {
         "record": record,
-        "others": rows[1:],
+        "card": card,
+        "others": others,
         "fields": fields,
         "raw": json.dumps(record.data, indent=2, ensure_ascii=False, sort_keys=True),
     }
