@@ -83,9 +83,14 @@ def records_upsert(job: ExportJob, records: list[ExportRecord]) -> int:
                 )
             }
             created, changed = [], []
+            last = latest_changes(
+                owner_id=job.owner_id, platform_id=job.platform_id, kind=kind, record_ids=list(existing)
+            )
+            changes = []
             for item in items:
                 row = existing.get(item.external_id)
                 if row is None:
+                    changes.append((kind, item.external_id, NEW))
                     created.append(
                         LibraryRecord(
                             owner_id=job.owner_id,
@@ -98,8 +103,12 @@ def records_upsert(job: ExportJob, records: list[ExportRecord]) -> int:
                         )
                     )
                     continue
+                if last.get(item.external_id) == GONE:
+                    changes.append((kind, item.external_id, NEW))  # it is back
                 # The API's copy is the fresher one; an archive fills in what was never fetched.
                 if source == LibraryRecord.Source.API or LibraryRecord.Source.API not in row.sources:
+                    if _words(job.platform_id, kind, row.data) != _words(job.platform_id, kind, item.data):
+                        changes.append((kind, item.external_id, EDITED))
                     row.data, row.timestamp = item.data, item.timestamp or row.timestamp
                 if source not in row.sources:
                     row.sources = [*row.sources, source]
@@ -111,6 +120,7 @@ def records_upsert(job: ExportJob, records: list[ExportRecord]) -> int:
                     changed, ["data", "timestamp", "sources", "last_seen"], batch_size=500
                 )
             new += len(created)
+            changes_write(job, changes)
             search_index_refresh(
                 owner_id=job.owner_id, platform_id=job.platform_id, external_ids=[i.external_id for i in items]
             )
@@ -373,3 +383,95 @@ def search_index_refresh(*, owner_id: int, platform_id: str, external_ids: list[
                 for pk, kind, external_id, data in records
             ]
         )
+
+
+# --- what changed since the last export: new, edited and gone records (changes.csv, DESIGN §2) -----
+# `library_change` (migration 0007) keeps every change with its job and moment, so the library
+# keeps a gone record forever with the date it disappeared, and a record page shows its history.
+NEW, EDITED, GONE = "new", "edited", "gone"
+
+
+def _words(platform_id: str, kind: str, data) -> tuple[str, str]:
+    """What a person reads of a record: a change elsewhere (a score, a count) is no edit."""
+    summary = get_extractor(platform_id).summary(kind, data) if isinstance(data, dict) else {}
+    return summary.get("title", ""), summary.get("text", "")
+
+
+def changes_write(job: ExportJob, changes: list[tuple[str, str, str]]) -> None:
+    """Record (kind, record id, change) rows found by this job."""
+    if not changes:
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO library_change (owner_id, platform_id, kind, record_id, change, job_id, at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (job.owner_id, job.platform_id, kind, record_id, change, str(job.id), now)
+                for kind, record_id, change in changes
+            ],
+        )
+
+
+def latest_changes(*, owner_id: int, platform_id: str, kind: str, record_ids: list[str]) -> dict[str, str]:
+    """record id -> its latest change, for records of one kind."""
+    latest: dict[str, str] = {}
+    for chunk in _chunks(record_ids):
+        with connection.cursor() as cursor:
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                "SELECT record_id, change FROM library_change WHERE owner_id = %s AND platform_id = %s AND kind = %s "
+                f"AND record_id IN ({marks}) ORDER BY id",
+                [owner_id, platform_id, kind, *chunk],
+            )
+            latest.update(cursor.fetchall())
+    return latest
+
+
+def records_gone(job: ExportJob, *, resources: set[str]) -> int:
+    """Mark gone the library's records of these resources, fetched whole by this job, that it no
+    longer returned; they stay in the library. Returns how many went."""
+    seen = set(job.records.values_list("resource", "external_id"))
+    gone = []
+    for kind in sorted(resources):
+        missing = [
+            external_id
+            for external_id in LibraryRecord.objects.filter(
+                owner_id=job.owner_id, platform_id=job.platform_id, kind=kind
+            ).values_list("external_id", flat=True)
+            if (kind, external_id) not in seen
+        ]
+        last = latest_changes(owner_id=job.owner_id, platform_id=job.platform_id, kind=kind, record_ids=missing)
+        gone += [(kind, external_id, GONE) for external_id in missing if last.get(external_id) != GONE]
+    changes_write(job, gone)
+    return len(gone)
+
+
+def compared(job: ExportJob) -> bool:
+    """Whether an earlier export of the same account finished, so this one has something to compare with."""
+    return ExportJob.objects.filter(
+        owner_id=job.owner_id,
+        platform_id=job.platform_id,
+        status=ExportJob.Status.SUCCEEDED,
+        created_at__lt=job.created_at,
+    ).exists()
+
+
+def job_changes(job: ExportJob) -> list[tuple[str, str, str]] | None:
+    """(resource, record id, change) rows this job found, or None when it had nothing to compare with."""
+    if not compared(job):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT kind, record_id, change FROM library_change WHERE job_id = %s ORDER BY id", [str(job.id)]
+        )
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def changes_note(job: ExportJob) -> str:
+    """'Since the last export: 12 new, 2 edited, 1 gone.' (empty when there is nothing to compare)."""
+    rows = job_changes(job)
+    if rows is None:
+        return ""
+    counts = {change: sum(1 for _, _, c in rows if c == change) for change in (NEW, EDITED, GONE)}
+    return "Since the last export: " + ", ".join(f"{n} {change}" for change, n in counts.items()) + "."

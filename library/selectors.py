@@ -212,3 +212,23 @@ def days_of_year(user, year: int) -> dict[str, int]:
         .annotate(n=Count("id"))
     )
     return dict(rows)
+
+
+def history_of(user, records: list[LibraryRecord]) -> dict[int, list[tuple[str, str]]]:
+    """Each record's changes across exports, oldest first: record pk -> [(change, YYYY-MM-DD)]."""
+    if not records:
+        return {}
+    wanted = {(r.platform_id, r.kind, r.external_id): r.id for r in records}
+    marks = ", ".join(["%s"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT platform_id, kind, record_id, change, at FROM library_change "
+            f"WHERE owner_id = %s AND record_id IN ({marks}) ORDER BY id",
+            [user.id, *{external_id for _, _, external_id in wanted}],
+        )
+        rows = cursor.fetchall()
+    out: dict[int, list[tuple[str, str]]] = {}
+    for platform, kind, record_id, change, at in rows:
+        if pk := wanted.get((platform, kind, record_id)):
+            out.setdefault(pk, []).append((change, str(at)[:10]))
+    return out

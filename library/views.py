@@ -31,12 +31,14 @@ def _cards(records: list[LibraryRecord], user, platforms: dict[str, Platform]) -
     its summary, kind in words, sources, media."""
     sources = dict(LibraryRecord.Source.choices)
     media = selectors.media_of(user, records)
+    history = selectors.history_of(user, records)
     cards = []
     for record in records:
         summary = get_extractor(record.platform_id).summary(record.kind, record.data) if record.data else {}
         platform = platforms.get(record.platform_id)
         # A title that is only the record's id (a comment's "t1_…") says nothing: the kind will do.
         title = "" if summary.get("title") == record.external_id else summary.get("title", "")
+        changes = history.get(record.id, [])
         cards.append(
             {
                 "row": record,
@@ -58,6 +60,11 @@ def _cards(records: list[LibraryRecord], user, platforms: dict[str, Platform]) -
                 "day": record.timestamp[:10],
                 "month": record.timestamp[:7],
                 "month_words": _month_words(record.timestamp[:7]),
+                "history": [
+                    ("back" if change == "new" and i else change, day) for i, (change, day) in enumerate(changes)
+                ],
+                # Kept after the platform stopped returning it: the day it disappeared.
+                "gone": changes[-1][1] if changes and changes[-1][0] == "gone" else "",
             }
         )
     return cards

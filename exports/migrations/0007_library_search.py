@@ -1,4 +1,4 @@
-"""The library's search index and record-media links (see exports/library.py), per database:
+"""The library's search index, record-media links and changes (see exports/library.py), per database:
 PostgreSQL full-text search (`simple` configuration, a GIN index) or SQLite FTS5."""
 
 from django.db import migrations
@@ -31,8 +31,25 @@ POSTGRESQL = [
     FOR EACH ROW EXECUTE FUNCTION library_record_media_forget()""",
     # The library page reads a user's records across platforms, newest first.
     "CREATE INDEX library_record_owner_time ON exports_libraryrecord (owner_id, timestamp DESC, id DESC)",
+    # What each export found changed: new, edited and gone records.
+    """CREATE TABLE library_change (
+        id bigserial PRIMARY KEY,
+        owner_id bigint NOT NULL, platform_id varchar(32) NOT NULL, kind varchar(32) NOT NULL,
+        record_id varchar(255) NOT NULL, change varchar(8) NOT NULL, job_id varchar(36) NOT NULL,
+        at timestamp with time zone NOT NULL
+    )""",
+    "CREATE INDEX library_change_record ON library_change (owner_id, platform_id, record_id)",
+    "CREATE INDEX library_change_job ON library_change (job_id)",
+    """CREATE FUNCTION library_change_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN DELETE FROM library_change WHERE owner_id = OLD.owner_id AND platform_id = OLD.platform_id
+        AND kind = OLD.kind AND record_id = OLD.external_id; RETURN OLD; END $$""",
+    """CREATE TRIGGER library_change_forget AFTER DELETE ON exports_libraryrecord
+    FOR EACH ROW EXECUTE FUNCTION library_change_forget()""",
 ]
 POSTGRESQL_REVERSE = [
+    "DROP TRIGGER library_change_forget ON exports_libraryrecord",
+    "DROP FUNCTION library_change_forget()",
+    "DROP TABLE library_change",
     "DROP INDEX library_record_owner_time",
     "DROP TRIGGER library_record_media_forget ON exports_librarymedia",
     "DROP FUNCTION library_record_media_forget()",
@@ -55,8 +72,22 @@ SQLITE = [
     """CREATE TRIGGER library_record_media_forget AFTER DELETE ON exports_librarymedia
     BEGIN DELETE FROM library_record_media WHERE media_id = OLD.id; END""",
     "CREATE INDEX library_record_owner_time ON exports_libraryrecord (owner_id, timestamp DESC, id DESC)",
+    # What each export found changed: new, edited and gone records.
+    """CREATE TABLE library_change (
+        id integer PRIMARY KEY AUTOINCREMENT,
+        owner_id integer NOT NULL, platform_id varchar(32) NOT NULL, kind varchar(32) NOT NULL,
+        record_id varchar(255) NOT NULL, change varchar(8) NOT NULL, job_id varchar(36) NOT NULL,
+        at datetime NOT NULL
+    )""",
+    "CREATE INDEX library_change_record ON library_change (owner_id, platform_id, record_id)",
+    "CREATE INDEX library_change_job ON library_change (job_id)",
+    """CREATE TRIGGER library_change_forget AFTER DELETE ON exports_libraryrecord
+    BEGIN DELETE FROM library_change WHERE owner_id = OLD.owner_id AND platform_id = OLD.platform_id
+        AND kind = OLD.kind AND record_id = OLD.external_id; END""",
 ]
 SQLITE_REVERSE = [
+    "DROP TRIGGER library_change_forget",
+    "DROP TABLE library_change",
     "DROP INDEX library_record_owner_time",
     "DROP TRIGGER library_record_media_forget",
     "DROP TABLE library_record_media",
