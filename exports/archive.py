@@ -216,10 +216,10 @@ def csv_document(job: ExportJob) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def failures_csv(failures: list[dict]) -> bytes:
-    """Always written: the header alone says nothing is missing (DESIGN §2)."""
+def failures_csv(failures: list[dict], fields: list[str] = FAILURE_FIELDS) -> bytes:
+    """Always written: the header alone says nothing is missing (DESIGN §2). changes.csv too."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FAILURE_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(safe_row(row) for row in failures)
     return buffer.getvalue().encode()
@@ -304,6 +304,9 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
         )
     add(viewer_html(job, media, exported_at), "index.html")
     add(failures_csv(failures), "failures.csv")
+    if (changes := library.job_changes(job)) is not None:
+        fields = ["resource", "record_id", "change"]
+        add(failures_csv([dict(zip(fields, row, strict=True)) for row in changes], fields), "changes.csv")
 
     def manifest() -> Iterator[bytes]:
         # Generated last, when every member before it has been hashed.
