@@ -339,21 +339,24 @@ def media_links_write(*, owner_id: int, platform_id: str, rows: list[tuple[int, 
         )
 
 
-def search_rows_write(rows: list[tuple[int, str, str, str]]) -> None:
-    """Store (record pk, title, body, extra) documents in the search index."""
+def search_rows_write(rows: list[tuple[int, int, str, str, str]]) -> None:
+    """Store (record pk, owner id, title, body, extra) documents in the search index."""
     if not rows:
         return
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.executemany(
-                "INSERT INTO library_search (record_id, title, body, extra) VALUES (%s, %s, %s, %s) "
+                "INSERT INTO library_search (record_id, owner_id, title, body, extra) VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (record_id) DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body, "
                 "extra = EXCLUDED.extra",
                 rows,
             )
         else:
             cursor.executemany("DELETE FROM library_search WHERE rowid = %s", [(row[0],) for row in rows])
-            cursor.executemany("INSERT INTO library_search (rowid, title, body, extra) VALUES (%s, %s, %s, %s)", rows)
+            cursor.executemany(
+                "INSERT INTO library_search (rowid, title, body, extra) VALUES (%s, %s, %s, %s)",
+                [(pk, *document) for pk, _, *document in rows],
+            )
 
 
 def search_index_refresh(*, owner_id: int, platform_id: str, external_ids: list[str]) -> None:
@@ -379,7 +382,7 @@ def search_index_refresh(*, owner_id: int, platform_id: str, external_ids: list[
                 media.setdefault(record_id, []).append((media_id, ext, caption))
         search_rows_write(
             [
-                (pk, *search_document(platform_id, kind, data, media.get(external_id, ())))
+                (pk, owner_id, *search_document(platform_id, kind, data, media.get(external_id, ())))
                 for pk, kind, external_id, data in records
             ]
         )

@@ -17,6 +17,7 @@ class SearchEntry(models.Model):
         db_constraint=False,
         related_name="search_entry",
     )
+    owner_id = models.BigIntegerField()
     title = models.TextField()
     body = models.TextField()
     extra = models.TextField()

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from exports.library import MARK_START, MARK_STOP
 from exports.models import LibraryRecord
+from library.models import SearchEntry
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -30,39 +31,66 @@ def fts5_query(text: str) -> str:
     return " ".join(f'"{word}"' for word in _WORD.findall(text))
 
 
-def matching(records: QuerySet[LibraryRecord], text: str) -> QuerySet[LibraryRecord]:
-    """`records` that match `text`, best first (then newest); empty when `text` has no word."""
+def only_matching(records: QuerySet[LibraryRecord], text: str, *, owner_id: int) -> QuerySet[LibraryRecord]:
+    """`records` (of that owner) that match `text`, in no order and with nothing computed (to count them)."""
     if not _WORD.search(text):
         return records.none()
     if connection.vendor == "postgresql":
         query = SearchQuery(text, config="simple", search_type="websearch")
-        return (
-            records.filter(search_entry__vector=query)
-            .annotate(
-                rank=SearchRank(F("search_entry__vector"), query),
-                snippet=SearchHeadline(
-                    Concat("search_entry__body", Value("\n"), "search_entry__extra", output_field=TextField()),
-                    query,
-                    config="simple",
-                    start_sel=MARK_START,
-                    stop_sel=MARK_STOP,
-                    max_words=35,
-                    min_words=15,
-                    max_fragments=2,
-                    fragment_delimiter=" … ",
-                ),
-                title_marked=SearchHeadline(
-                    "search_entry__title",
-                    query,
-                    config="simple",
-                    start_sel=MARK_START,
-                    stop_sel=MARK_STOP,
-                    highlight_all=True,
-                ),
-            )
-            .order_by("-rank", "-timestamp", "-id")
+        return records.filter(search_entry__vector=query, search_entry__owner_id=owner_id)
+    return records.filter(
+        id__in=RawSQL("SELECT rowid FROM library_search WHERE library_search MATCH %s", (fts5_query(text),))
+    )
+
+
+def count(records: QuerySet[LibraryRecord], text: str, *, owner_id: int, upto: int, filtered: bool) -> int:
+    """How many of `records` match `text`, counting no further than `upto`."""
+    if connection.vendor == "postgresql" and not filtered and _WORD.search(text):
+        # Counted in the index alone, without reading a record.
+        query = SearchQuery(text, config="simple", search_type="websearch")
+        return SearchEntry.objects.filter(owner_id=owner_id, vector=query)[:upto].count()
+    return only_matching(records, text, owner_id=owner_id)[:upto].count()
+
+
+def matching(
+    records: QuerySet[LibraryRecord], text: str, *, owner_id: int, ranked: bool = True
+) -> QuerySet[LibraryRecord]:
+    """`records` that match `text`, best first (then newest) or, not `ranked`, newest first; empty
+    when `text` has no word."""
+    if not _WORD.search(text):
+        return records.none()
+    matches = only_matching(records, text, owner_id=owner_id)
+    if connection.vendor == "postgresql":
+        query = SearchQuery(text, config="simple", search_type="websearch")
+        matches = matches.annotate(
+            snippet=SearchHeadline(
+                Concat("search_entry__body", Value("\n"), "search_entry__extra", output_field=TextField()),
+                query,
+                config="simple",
+                start_sel=MARK_START,
+                stop_sel=MARK_STOP,
+                max_words=35,
+                min_words=15,
+                max_fragments=2,
+                fragment_delimiter=" … ",
+            ),
+            title_marked=SearchHeadline(
+                "search_entry__title",
+                query,
+                config="simple",
+                start_sel=MARK_START,
+                stop_sel=MARK_STOP,
+                highlight_all=True,
+            ),
+        )
+        if not ranked:
+            return matches.order_by("-timestamp", "-id")
+        return matches.annotate(rank=SearchRank(F("search_entry__vector"), query)).order_by(
+            "-rank", "-timestamp", "-id"
         )
     query = fts5_query(text)
+    if not ranked:
+        return matches.order_by("-timestamp", "-id")
     # FTS5's rank is bm25 (lower is better), weighted as PostgreSQL's A/B/C.
     rank = RawSQL(
         "(SELECT bm25(library_search, 10.0, 4.0, 1.0) FROM library_search "
@@ -70,11 +98,7 @@ def matching(records: QuerySet[LibraryRecord], text: str) -> QuerySet[LibraryRec
         (query,),
         output_field=FloatField(),
     )
-    return (
-        records.filter(id__in=RawSQL("SELECT rowid FROM library_search WHERE library_search MATCH %s", (query,)))
-        .annotate(rank=rank)
-        .order_by("rank", "-timestamp", "-id")
-    )
+    return matches.annotate(rank=rank).order_by("rank", "-timestamp", "-id")
 
 
 def snippets(records: list[LibraryRecord], text: str) -> None:

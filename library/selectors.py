@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import BooleanField, Count, QuerySet
+from django.db.models import BooleanField, Count, Max, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 from django.http import Http404
@@ -19,6 +20,9 @@ from library import search
 from platforms.models import Platform
 
 PAGE_SIZE = 50
+RANKED = 2000
+# Deleted records are not a write the cache key sees; an hour bounds how long the charts count them.
+CHART_SECONDS = 3600
 
 # What a resource's records are, in words a person uses; resources share names across platforms.
 KIND_WORDS = {
@@ -66,6 +70,7 @@ class Page:
     number: int = 1  # a search's page number
     has_next: bool = False
     count: int | None = None
+    ranked: bool = True  # best first; else newest first, and `count` is "more than" (or None: many)
     platforms: dict[str, Platform] = field(default_factory=dict)
 
 
@@ -134,13 +139,23 @@ def timeline_page(user, filters: Filters, *, cursor: str = "") -> Page:
 
 
 def search_page(user, filters: Filters, *, number: int = 1) -> Page:
-    """The records matching `filters.q`, best first, with their snippets."""
+    """The records matching `filters.q` with their snippets: best first, or newest first when more
+    than RANKED match (a word in thousands of records ranks them all about alike, and ranking
+    every one of them would make the page slow)."""
     number = max(1, min(number, 200))
-    matches = search.matching(records_for_owner(user, filters), filters.q)
+    records = records_for_owner(user, filters)
+    everything = LibraryRecord.objects.filter(owner=user)
+    total = search.count(everything, filters.q, owner_id=user.id, upto=RANKED + 1, filtered=False)
+    ranked, filtered = total <= RANKED, filters != Filters(q=filters.q)
+    matches = search.matching(records, filters.q, owner_id=user.id, ranked=ranked)
     start = (number - 1) * PAGE_SIZE
     rows = list(matches[start : start + PAGE_SIZE + 1])
-    page = Page(records=rows[:PAGE_SIZE], number=number, has_next=len(rows) > PAGE_SIZE)
-    page.count = matches.count() if page.has_next else start + len(page.records)
+    page = Page(records=rows[:PAGE_SIZE], number=number, has_next=len(rows) > PAGE_SIZE, ranked=ranked)
+    if not filtered:
+        page.count = min(total, RANKED)
+    elif ranked:  # at most RANKED candidates: cheap to count exactly
+        page.count = search.count(records, filters.q, owner_id=user.id, upto=RANKED + 1, filtered=True)
+    # else many match the words, and counting the filtered ones would read them all
     search.snippets(page.records, filters.q)
     return page
 
@@ -150,22 +165,16 @@ def media_of(user, records: list[LibraryRecord]) -> dict[int, list[LibraryMedia]
     if not records:
         return {}
     wanted = {(r.platform_id, r.external_id): r.id for r in records}
-    marks = ", ".join(["%s"] * len(wanted))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT platform_id, record_id, media_id FROM library_record_media "
-            f"WHERE owner_id = %s AND record_id IN ({marks})",
-            [user.id, *{external_id for _, external_id in wanted}],
-        )
-        links = [(wanted.get((platform, record_id)), media_pk) for platform, record_id, media_pk in cursor.fetchall()]
-    files = LibraryMedia.objects.filter(owner=user, id__in={m for r, m in links if r}).order_by("media_id")
-    by_id = {m.id: m for m in files}
+    links = LibraryMedia.objects.raw(
+        "SELECT m.*, l.record_id AS linked_record FROM library_record_media l "
+        "JOIN exports_librarymedia m ON m.id = l.media_id AND m.owner_id = l.owner_id "
+        f"WHERE l.owner_id = %s AND l.record_id IN ({', '.join(['%s'] * len(wanted))}) ORDER BY m.media_id",
+        [user.id, *{external_id for _, external_id in wanted}],
+    )
     out: dict[int, list[LibraryMedia]] = {}
-    for record_pk, media_pk in links:
-        if record_pk and media_pk in by_id:
-            out.setdefault(record_pk, []).append(by_id[media_pk])
-    for files_of_record in out.values():
-        files_of_record.sort(key=lambda m: m.media_id)
+    for media in links:
+        if record_pk := wanted.get((media.platform_id, media.linked_record)):
+            out.setdefault(record_pk, []).append(media)
     return out
 
 
@@ -189,11 +198,34 @@ def media_for_owner(user, media_pk: int) -> LibraryMedia:
 
 
 def library_kinds(user) -> list[str]:
-    return list(LibraryRecord.objects.filter(owner=user).values_list("kind", flat=True).distinct().order_by("kind"))
+    return _cached(
+        user,
+        "kinds",
+        lambda: list(
+            LibraryRecord.objects.filter(owner=user).values_list("kind", flat=True).distinct().order_by("kind")
+        ),
+    )
+
+
+def _cached(user, name: str, compute):
+    """`compute()`, kept until the user's library changes (every write moves its latest last_seen)."""
+    if not hasattr(user, "_library_version"):
+        latest = LibraryRecord.objects.filter(owner=user).aggregate(at=Max("last_seen"))["at"]
+        user._library_version = latest.timestamp() if latest else 0
+    return cache.get_or_set(f"library:{user.id}:{name}:{user._library_version}", compute, CHART_SECONDS)
 
 
 def months_by_platform(user) -> list[tuple[str, str, int]]:
     """(YYYY-MM, platform, records) over the user's dated records."""
+    return _cached(user, "months", lambda: _months_by_platform(user))
+
+
+def days_of_year(user, year: int) -> dict[str, int]:
+    """YYYY-MM-DD -> records that day, for one year."""
+    return _cached(user, f"days-{year}", lambda: _days_of_year(user, year))
+
+
+def _months_by_platform(user) -> list[tuple[str, str, int]]:
     return list(
         LibraryRecord.objects.filter(owner=user, timestamp__gt="")
         .annotate(month=Substr("timestamp", 1, 7))
@@ -203,8 +235,7 @@ def months_by_platform(user) -> list[tuple[str, str, int]]:
     )
 
 
-def days_of_year(user, year: int) -> dict[str, int]:
-    """YYYY-MM-DD -> records that day, for one year."""
+def _days_of_year(user, year: int) -> dict[str, int]:
     rows = (
         LibraryRecord.objects.filter(owner=user, timestamp__gte=f"{year:04d}", timestamp__lt=f"{year + 1:04d}")
         .annotate(day=Substr("timestamp", 1, 10))

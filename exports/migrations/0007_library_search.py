@@ -6,6 +6,7 @@ from django.db import migrations
 POSTGRESQL = [
     """CREATE TABLE library_search (
         record_id bigint PRIMARY KEY,
+        owner_id bigint NOT NULL,
         title text NOT NULL DEFAULT '',
         body text NOT NULL DEFAULT '',
         extra text NOT NULL DEFAULT '',
@@ -16,6 +17,8 @@ POSTGRESQL = [
         ) STORED
     )""",
     "CREATE INDEX library_search_vector ON library_search USING gin (vector)",
+    # A user's matches are counted without reading their records.
+    "CREATE INDEX library_search_owner ON library_search (owner_id)",
     """CREATE FUNCTION library_search_forget() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN DELETE FROM library_search WHERE record_id = OLD.id; RETURN OLD; END $$""",
     """CREATE TRIGGER library_search_forget AFTER DELETE ON exports_libraryrecord
@@ -24,13 +27,15 @@ POSTGRESQL = [
         owner_id bigint NOT NULL, platform_id varchar(32) NOT NULL, record_id varchar(255) NOT NULL,
         media_id bigint NOT NULL, PRIMARY KEY (media_id, record_id)
     )""",
-    "CREATE INDEX library_record_media_record ON library_record_media (owner_id, platform_id, record_id)",
+    "CREATE INDEX library_record_media_record ON library_record_media (owner_id, record_id, platform_id)",
     """CREATE FUNCTION library_record_media_forget() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN DELETE FROM library_record_media WHERE media_id = OLD.id; RETURN OLD; END $$""",
     """CREATE TRIGGER library_record_media_forget AFTER DELETE ON exports_librarymedia
     FOR EACH ROW EXECUTE FUNCTION library_record_media_forget()""",
     # The library page reads a user's records across platforms, newest first.
     "CREATE INDEX library_record_owner_time ON exports_libraryrecord (owner_id, timestamp DESC, id DESC)",
+    # The charts are cached until the library changes: its latest change is one index lookup.
+    "CREATE INDEX library_record_owner_seen ON exports_libraryrecord (owner_id, last_seen)",
     # What each export found changed: new, edited and gone records.
     """CREATE TABLE library_change (
         id bigserial PRIMARY KEY,
@@ -38,7 +43,7 @@ POSTGRESQL = [
         record_id varchar(255) NOT NULL, change varchar(8) NOT NULL, job_id varchar(36) NOT NULL,
         at timestamp with time zone NOT NULL
     )""",
-    "CREATE INDEX library_change_record ON library_change (owner_id, platform_id, record_id)",
+    "CREATE INDEX library_change_record ON library_change (owner_id, record_id, platform_id)",
     "CREATE INDEX library_change_job ON library_change (job_id)",
     """CREATE FUNCTION library_change_forget() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN DELETE FROM library_change WHERE owner_id = OLD.owner_id AND platform_id = OLD.platform_id
@@ -50,6 +55,7 @@ POSTGRESQL_REVERSE = [
     "DROP TRIGGER library_change_forget ON exports_libraryrecord",
     "DROP FUNCTION library_change_forget()",
     "DROP TABLE library_change",
+    "DROP INDEX library_record_owner_seen",
     "DROP INDEX library_record_owner_time",
     "DROP TRIGGER library_record_media_forget ON exports_librarymedia",
     "DROP FUNCTION library_record_media_forget()",
@@ -68,10 +74,12 @@ SQLITE = [
         owner_id integer NOT NULL, platform_id varchar(32) NOT NULL, record_id varchar(255) NOT NULL,
         media_id integer NOT NULL, PRIMARY KEY (media_id, record_id)
     ) WITHOUT ROWID""",
-    "CREATE INDEX library_record_media_record ON library_record_media (owner_id, platform_id, record_id)",
+    "CREATE INDEX library_record_media_record ON library_record_media (owner_id, record_id, platform_id)",
     """CREATE TRIGGER library_record_media_forget AFTER DELETE ON exports_librarymedia
     BEGIN DELETE FROM library_record_media WHERE media_id = OLD.id; END""",
     "CREATE INDEX library_record_owner_time ON exports_libraryrecord (owner_id, timestamp DESC, id DESC)",
+    # The charts are cached until the library changes: its latest change is one index lookup.
+    "CREATE INDEX library_record_owner_seen ON exports_libraryrecord (owner_id, last_seen)",
     # What each export found changed: new, edited and gone records.
     """CREATE TABLE library_change (
         id integer PRIMARY KEY AUTOINCREMENT,
@@ -79,7 +87,7 @@ SQLITE = [
         record_id varchar(255) NOT NULL, change varchar(8) NOT NULL, job_id varchar(36) NOT NULL,
         at datetime NOT NULL
     )""",
-    "CREATE INDEX library_change_record ON library_change (owner_id, platform_id, record_id)",
+    "CREATE INDEX library_change_record ON library_change (owner_id, record_id, platform_id)",
     "CREATE INDEX library_change_job ON library_change (job_id)",
     """CREATE TRIGGER library_change_forget AFTER DELETE ON exports_libraryrecord
     BEGIN DELETE FROM library_change WHERE owner_id = OLD.owner_id AND platform_id = OLD.platform_id
@@ -88,6 +96,7 @@ SQLITE = [
 SQLITE_REVERSE = [
     "DROP TRIGGER library_change_forget",
     "DROP TABLE library_change",
+    "DROP INDEX library_record_owner_seen",
     "DROP INDEX library_record_owner_time",
     "DROP TRIGGER library_record_media_forget",
     "DROP TABLE library_record_media",
@@ -124,7 +133,7 @@ def backfill(apps, schema_editor):
     for pk, owner, platform, kind, external_id, data in LibraryRecord.objects.values_list(
         "id", "owner_id", "platform_id", "kind", "external_id", "data"
     ).iterator():
-        batch.append((pk, *search_document(platform, kind, data, media.get((owner, platform, external_id), ()))))
+        batch.append((pk, owner, *search_document(platform, kind, data, media.get((owner, platform, external_id), ()))))
         if len(batch) >= 500:
             search_rows_write(batch)
             batch = []

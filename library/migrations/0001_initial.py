@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                         to="exports.libraryrecord",
                     ),
                 ),
+                ("owner_id", models.BigIntegerField()),
                 ("title", models.TextField()),
                 ("body", models.TextField()),
                 ("extra", models.TextField()),

@@ -200,3 +200,21 @@ def test_an_edited_record_is_found_by_its_new_words_only(signed_in, mara, shelve
 def test_a_deleted_record_leaves_the_search(signed_in, mara):
     LibraryRecord.objects.filter(owner=mara, external_id="t3_a").delete()
     assert ids_on(signed_in.get("/library/", {"q": "altitude"})) == []
+
+
+def test_a_word_in_very_many_records_lists_them_newest_first(signed_in, monkeypatch):
+    from library import selectors
+
+    monkeypatch.setattr(selectors, "RANKED", 2)  # as if "sourdough" were in thousands
+    response = signed_in.get("/library/", {"q": "sourdough"})
+    assert ids_on(response) == ["reddit/t3_a", "reddit/t3_e", "reddit/t1_c"]
+    assert "More than 2 records match" in response.content.decode()
+
+
+def test_a_filtered_search_for_a_word_in_very_many_records_lists_them_newest_first(signed_in, monkeypatch):
+    from library import selectors
+
+    monkeypatch.setattr(selectors, "RANKED", 2)
+    response = signed_in.get("/library/", {"q": "sourdough", "kind": "submitted"})
+    assert ids_on(response) == ["reddit/t3_a", "reddit/t3_e"]
+    assert "Many records match" in response.content.decode()
