@@ -183,7 +183,7 @@ def media_sync(job: ExportJob) -> None:
     if changed:
         LibraryMedia.objects.bulk_update(changed, [*fields, "sources"], batch_size=500)
     media_ids = [m.media_id for m in created] + [m.media_id for m in changed]
-    for chunk in _chunks(media_ids):
+    for chunk in in_chunks(media_ids):
         rows = LibraryMedia.objects.filter(
             owner_id=job.owner_id, platform_id=job.platform_id, media_id__in=chunk
         ).values_list("id", "record_ids")
@@ -279,7 +279,7 @@ MARK_START, MARK_STOP = "\ue000", "\ue001"
 DOCUMENT_LIMIT = 20_000
 
 
-def _chunks(items: list, size: int = 500) -> Iterable[list]:
+def in_chunks(items: list, size: int = 500) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -361,7 +361,7 @@ def search_rows_write(rows: list[tuple[int, int, str, str, str]]) -> None:
 
 def search_index_refresh(*, owner_id: int, platform_id: str, external_ids: list[str]) -> None:
     """Rebuild the search documents of these records (all their kinds) from the library's rows."""
-    for chunk in _chunks(list(dict.fromkeys(external_ids))):
+    for chunk in in_chunks(list(dict.fromkeys(external_ids))):
         records = list(
             LibraryRecord.objects.filter(owner_id=owner_id, platform_id=platform_id, external_id__in=chunk).values_list(
                 "id", "kind", "external_id", "data"
@@ -419,7 +419,7 @@ def changes_write(job: ExportJob, changes: list[tuple[str, str, str]]) -> None:
 def latest_changes(*, owner_id: int, platform_id: str, kind: str, record_ids: list[str]) -> dict[str, str]:
     """record id -> its latest change, for records of one kind."""
     latest: dict[str, str] = {}
-    for chunk in _chunks(record_ids):
+    for chunk in in_chunks(record_ids):
         with connection.cursor() as cursor:
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(

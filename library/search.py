@@ -13,13 +13,13 @@ import re
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, FloatField, QuerySet, TextField, Value
+from django.db.models import F, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from exports.library import MARK_START, MARK_STOP
+from exports.library import MARK_START, MARK_STOP, in_chunks
 from exports.models import LibraryRecord
 from library.models import SearchEntry
 
@@ -53,12 +53,12 @@ def count(records: QuerySet[LibraryRecord], text: str, *, owner_id: int, upto: i
 
 
 def matching(
-    records: QuerySet[LibraryRecord], text: str, *, owner_id: int, ranked: bool = True
-) -> QuerySet[LibraryRecord]:
-    """`records` that match `text`, best first (then newest) or, not `ranked`, newest first; empty
-    when `text` has no word."""
+    records: QuerySet[LibraryRecord], text: str, *, owner_id: int, ranked: bool, start: int, size: int
+) -> list[LibraryRecord]:
+    """`records[start:start + size]` of those that match `text`: best first (then newest) or, not
+    `ranked`, newest first. Ranked is for a few thousand matches at most (the caller counts)."""
     if not _WORD.search(text):
-        return records.none()
+        return []
     matches = only_matching(records, text, owner_id=owner_id)
     if connection.vendor == "postgresql":
         query = SearchQuery(text, config="simple", search_type="websearch")
@@ -83,22 +83,31 @@ def matching(
                 highlight_all=True,
             ),
         )
-        if not ranked:
-            return matches.order_by("-timestamp", "-id")
-        return matches.annotate(rank=SearchRank(F("search_entry__vector"), query)).order_by(
-            "-rank", "-timestamp", "-id"
-        )
-    query = fts5_query(text)
+        if ranked:
+            matches = matches.annotate(rank=SearchRank(F("search_entry__vector"), query)).order_by(
+                "-rank", "-timestamp", "-id"
+            )
+        else:
+            matches = matches.order_by("-timestamp", "-id")
+        return list(matches[start : start + size])
     if not ranked:
-        return matches.order_by("-timestamp", "-id")
-    # FTS5's rank is bm25 (lower is better), weighted as PostgreSQL's A/B/C.
-    rank = RawSQL(
-        "(SELECT bm25(library_search, 10.0, 4.0, 1.0) FROM library_search "
-        "WHERE library_search MATCH %s AND rowid = exports_libraryrecord.id)",
-        (query,),
-        output_field=FloatField(),
-    )
-    return matches.annotate(rank=rank).order_by("rank", "-timestamp", "-id")
+        return list(matches.order_by("-timestamp", "-id")[start : start + size])
+    # FTS5 ranks in one pass over its matches (bm25, lower is better, weighted as PostgreSQL's
+    # A/B/C); the records' own filters then keep the user's, and the page is read by id.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rowid, bm25(library_search, 10.0, 4.0, 1.0) FROM library_search WHERE library_search MATCH %s",
+            [fts5_query(text)],
+        )
+        scores = dict(cursor.fetchall())
+    kept = []
+    for chunk in in_chunks(list(scores)):
+        kept += records.filter(id__in=chunk).values_list("id", "timestamp")
+    kept.sort(key=lambda row: (row[1], row[0]), reverse=True)  # newest first among equals
+    kept.sort(key=lambda row: scores[row[0]])
+    ids = [pk for pk, _ in kept[start : start + size]]
+    by_id = records.in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def snippets(records: list[LibraryRecord], text: str) -> None:

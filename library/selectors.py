@@ -147,9 +147,8 @@ def search_page(user, filters: Filters, *, number: int = 1) -> Page:
     everything = LibraryRecord.objects.filter(owner=user)
     total = search.count(everything, filters.q, owner_id=user.id, upto=RANKED + 1, filtered=False)
     ranked, filtered = total <= RANKED, filters != Filters(q=filters.q)
-    matches = search.matching(records, filters.q, owner_id=user.id, ranked=ranked)
     start = (number - 1) * PAGE_SIZE
-    rows = list(matches[start : start + PAGE_SIZE + 1])
+    rows = search.matching(records, filters.q, owner_id=user.id, ranked=ranked, start=start, size=PAGE_SIZE + 1)
     page = Page(records=rows[:PAGE_SIZE], number=number, has_next=len(rows) > PAGE_SIZE, ranked=ranked)
     if not filtered:
         page.count = min(total, RANKED)
