@@ -197,7 +197,7 @@ def media_for_owner(user, media_pk: int) -> LibraryMedia:
 
 
 def library_kinds(user) -> list[str]:
-    return _cached(
+    return library_cached(
         user,
         "kinds",
         lambda: list(
@@ -206,7 +206,7 @@ def library_kinds(user) -> list[str]:
     )
 
 
-def _cached(user, name: str, compute):
+def library_cached(user, name: str, compute):
     """`compute()`, kept until the user's library changes (every write moves its latest last_seen)."""
     if not hasattr(user, "_library_version"):
         latest = LibraryRecord.objects.filter(owner=user).aggregate(at=Max("last_seen"))["at"]
@@ -216,15 +216,6 @@ def _cached(user, name: str, compute):
 
 def months_by_platform(user) -> list[tuple[str, str, int]]:
     """(YYYY-MM, platform, records) over the user's dated records."""
-    return _cached(user, "months", lambda: _months_by_platform(user))
-
-
-def days_of_year(user, year: int) -> dict[str, int]:
-    """YYYY-MM-DD -> records that day, for one year."""
-    return _cached(user, f"days-{year}", lambda: _days_of_year(user, year))
-
-
-def _months_by_platform(user) -> list[tuple[str, str, int]]:
     return list(
         LibraryRecord.objects.filter(owner=user, timestamp__gt="")
         .annotate(month=Substr("timestamp", 1, 7))
@@ -234,7 +225,8 @@ def _months_by_platform(user) -> list[tuple[str, str, int]]:
     )
 
 
-def _days_of_year(user, year: int) -> dict[str, int]:
+def days_of_year(user, year: int) -> dict[str, int]:
+    """YYYY-MM-DD -> records that day, for one year."""
     rows = (
         LibraryRecord.objects.filter(owner=user, timestamp__gte=f"{year:04d}", timestamp__lt=f"{year + 1:04d}")
         .annotate(day=Substr("timestamp", 1, 10))

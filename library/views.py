@@ -99,18 +99,26 @@ def library_page(request):
         ),
     }
     if not filters.q and "after" not in request.GET:
-        months = selectors.months_by_platform(request.user)
-        activity = charts.activity_chart(months, {slug: p.display_name for slug, p in platforms.items()})
-        if activity:
-            context.update(activity=activity, activity_svg=charts.activity_svg(activity))
-        years = sorted({int(month[:4]) for month, _, _ in months if month[:4].isdigit()})
-        if years:
-            year = _int(request.GET.get("year"), years[-1])
-            year = year if year in years else years[-1]
-            heat = charts.heat_map(year, selectors.days_of_year(request.user, year))
-            context.update(heat=heat, heat_svg=charts.heat_svg(heat))
-            context["years"] = years
+        year = _int(request.GET.get("year"), 0)
+        context.update(
+            selectors.library_cached(request.user, f"charts-{year}", lambda: _charts(request.user, year, platforms))
+        )
     return render(request, "library/library.html", context)
+
+
+def _charts(user, year: int, platforms: dict[str, Platform]) -> dict:
+    """The activity chart and the calendar of `year` (or the latest), drawn; cached as drawn."""
+    months = selectors.months_by_platform(user)
+    out: dict = {}
+    activity = charts.activity_chart(months, {slug: p.display_name for slug, p in platforms.items()})
+    if activity:
+        out.update(activity=activity, activity_svg=charts.activity_svg(activity))
+    years = sorted({int(month[:4]) for month, _, _ in months if month[:4].isdigit()})
+    if years:
+        chosen = year if year in years else years[-1]
+        heat = charts.heat_map(chosen, selectors.days_of_year(user, chosen))
+        out.update(heat=heat, heat_svg=charts.heat_svg(heat), years=years)
+    return out
 
 
 @login_required
