@@ -21,6 +21,7 @@ Target (printed as ok/MISSED): p95 < 150 ms for the page and for every search.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -179,7 +180,7 @@ def child(args) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import DatabaseError, connection
     from django.test import Client
     from django.test.utils import setup_test_environment
 
@@ -191,6 +192,9 @@ def child(args) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
+        # Write the fill's dirty pages out now, not during the first timed case (needs the right).
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
     else:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
@@ -219,6 +223,8 @@ def child(args) -> None:
     cases.append(
         ("search", "search + platform + media", "/library/", {"q": common, "platform": "reddit", "media": "1"})
     )
+    for _, _, url, params in cases:  # one pass over every case first: caches and plans warm
+        client.get(url, params)
     worst = {"page": 0.0, "search": 0.0}
     print(f"{'':40}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'cpu p50':>9}", flush=True)
     for group, label, url, params in cases:
