@@ -10,7 +10,7 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	STAREXPORT_VAR_DIR=$(CURDIR)/var/test MEDIA_ROOT=$(CURDIR)/var/test/storage \
 	EMAIL_URL= AWS_STORAGE_BUCKET_NAME= STAREXPORT_SANDBOX=
 
-.PHONY: setup demo test test-fast bench bench-import bench-web lint reliability
+.PHONY: setup demo test test-fast bench bench-import bench-web bench-library lint reliability
 
 setup: .venv/.installed
 
@@ -45,6 +45,12 @@ bench-import: setup
 bench-web: setup
 	bash scripts/services.sh
 	$(PY) -m benchmarks.web $(BENCH_ARGS)
+
+# The library page and search with 100,000 records, on PostgreSQL (a throw-away database on the
+# test server) and on SQLite.
+bench-library: setup
+	bash scripts/services.sh
+	BENCH_POSTGRES=$${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432} $(PY) -m benchmarks.library $(BENCH_ARGS)
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

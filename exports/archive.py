@@ -229,11 +229,9 @@ def csv_document(job: ExportJob) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def failures_csv(failures: list[dict], *, with_platform: bool = False) -> bytes:
-    """Always written: the header alone says nothing is missing (DESIGN §2). An Everything
-    export's has the platform first."""
+def failures_csv(failures: list[dict], fields: list[str] = FAILURE_FIELDS) -> bytes:
+    """Always written: the header alone says nothing is missing (DESIGN §2). changes.csv too."""
     buffer = io.StringIO()
-    fields = ["platform", *FAILURE_FIELDS] if with_platform else FAILURE_FIELDS
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(safe_row(row) for row in failures)
@@ -460,7 +458,11 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
                 media_file.archive_path + ".meta.json",
             )
     add(viewer_html(job, planned, exported_at), "index.html")
-    add(failures_csv(failures, with_platform=everything), "failures.csv")
+    add(failures_csv(failures, ["platform", *FAILURE_FIELDS] if everything else FAILURE_FIELDS), "failures.csv")
+    # What changed since the account's last whole export (one platform's export; DESIGN §2).
+    if not everything and (changes := library.job_changes(job)) is not None:
+        fields = ["resource", "record_id", "change"]
+        add(failures_csv([dict(zip(fields, row, strict=True)) for row in changes], fields), "changes.csv")
 
     def manifest() -> Iterator[bytes]:
         # Generated last, when every member before it has been hashed.

@@ -86,6 +86,10 @@ def _api_fetch(job: ExportJob) -> None:
     unfiltered = not (max_records or options.get("date_from") or options.get("date_to"))
     if unfiltered and pages:
         library.mark_complete(job, set(extractor.resources))
+        if not only_new:
+            library.records_gone(job, resources=set(extractor.resources))
+    if note := library.changes_note(job):
+        ctx.notes.append(note)
     if only_new and not (max_records and kept >= max_records):
         added = library.package(job, wanted_kinds=wanted_kinds)
         if added:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "platforms",
     "exports",
     "api",
+    "library",
 ]
 
 MIDDLEWARE = [

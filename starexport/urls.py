@@ -33,5 +33,6 @@ urlpatterns = [
     path("api/v1/", api_v1.urls),
     path("exports/<uuid:job_id>/key", archive_key, name="archive-key"),
     path("exports/", include("exports.urls")),
+    path("library/", include("library.urls")),
     path("", dashboard, name="dashboard"),
 ]
