@@ -275,7 +275,7 @@ class WebBench:
 def report(args, setups: list[Setup], results: dict, load_at_start: float) -> str:
     lines = [
         f"Star Export web benchmark, {date.today().isoformat()}",
-        f"machine: {machine()}; {tool_version(['wrk', '-v'], 'wrk ')}",
+        f"machine: {machine()}; {tool_version(['wrk', '-v'], 'wrk ').split(' Copyright')[0]}",
         f"load average (1 min): {load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end",
         f"gunicorn starexport.wsgi {args.gunicorn} (DEBUG=false); "
         f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s on /exports/<id>/status.json, signed in",
