@@ -167,16 +167,14 @@ def base_env(work: Path) -> dict:
     return env
 
 
-def postgres_database(admin_url: str, name: str, *, create: bool) -> str:
-    """Create (or drop) database `name` on the server of `admin_url`; its URL."""
+def postgres_database(admin_url: str, name: str, *, create: bool) -> None:
+    """Create (or drop) database `name` on the server of `admin_url`."""
     import psycopg
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if create:
             conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 class WebBench:
@@ -193,7 +191,7 @@ class WebBench:
                 out.append(Setup(name, "SQLite, the demo's file cache", env))
                 continue
             db = f"starexport_bench_web_{os.getpid()}"
-            env["DATABASE_URL"] = postgres_database(self.args.postgres_url, db, create=True)
+            env["DATABASE_URL"] = urlunsplit(urlsplit(self.args.postgres_url)._replace(path=f"/{db}"))
             label = "PostgreSQL, the demo's file cache"
             if self.args.redis_url:
                 env["REDIS_URL"] = env["CACHE_REDIS_URL"] = self.args.redis_url
@@ -241,6 +239,8 @@ class WebBench:
     def measure(self, setup: Setup) -> dict:
         spec = self.work / f"{setup.name}-spec.json"
         spec.write_text(json.dumps({"result": str(spec)}))
+        if setup.drop:
+            postgres_database(self.args.postgres_url, setup.drop, create=True)
         self.run_child(setup.env, "manage.py", "migrate", "--noinput", "--verbosity", "0")
         self.run_child(setup.env, "-m", "benchmarks.web", "--prepare", str(spec))
         data = json.loads(spec.read_text())
@@ -275,7 +275,7 @@ class WebBench:
 def report(args, setups: list[Setup], results: dict, load_at_start: float) -> str:
     lines = [
         f"Star Export web benchmark, {date.today().isoformat()}",
-        f"machine: {machine()}; {tool_version(['wrk', '-v'], 'wrk ')}",
+        f"machine: {machine()}; {tool_version(['wrk', '-v'], 'wrk ').split(' Copyright')[0]}",
         f"load average (1 min): {load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end",
         f"gunicorn starexport.wsgi {args.gunicorn} (DEBUG=false); "
         f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s on /exports/<id>/status.json, signed in",

@@ -56,7 +56,8 @@ STATUS_FIELDS = (
     "media_done", "media_failed", "media_bytes", "expires_at", "succeeded_at", "failed_at", "canceled_at",
     "expired_at",
 )  # fmt: skip
-# A finished job's status is polled by scripts waiting for it, and a page may stay open for hours.
+# Finished jobs are polled too (a job page left open, a script's last look): how long their
+# failures list is kept.
 FINISHED_STATUS_SECONDS = 5
 
 
@@ -102,8 +103,8 @@ def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:
 
 def job_status_cached(job: ExportJob, *, download_url: str | None) -> dict:
     """`job_status_payload`, kept a few seconds for a finished job with failures, whose list is
-    the one costly part. The key holds what changes when a finished job changes at all (a retry,
-    the archive's expiry), so a cached answer is never an old one."""
+    the one costly part. The key changes with whatever moves a finished job on (a retry, the
+    archive's expiry), so such a change shows at once."""
     if job.status not in ExportJob.FINISHED or not job.media_failed:
         return job_status_payload(job, download_url=download_url)
     finished = job.expired_at or job.finished_at
