@@ -4,17 +4,13 @@ Its performance targets are the benchmark's business (`make bench-export`), not 
 loaded CI machine must not fail the suite.
 """
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_benchmark_smoke import benchmark_output
+
 LAST_LINE = re.compile(
     r"bench: export/aria2c_zip=(\d+\.\d+)@(\d+) export/pool=(\d+\.\d+)@(\d+) cpu_per_file/aria2c=(\d+\.\d+)"
 )
@@ -22,18 +18,11 @@ LAST_LINE = re.compile(
 
 @pytest.mark.skipif(not (shutil.which("aria2c") and shutil.which("zip")), reason="needs aria2c and zip (Debian)")
 def test_a_tiny_export_benchmark_prints_its_figures_on_the_last_line():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.export", "--scales", "8:0", "--rounds", "1", "--latency-ms", "5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        # Its own session: the sandbox it started stops with it.
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=20)
-        pytest.fail("the tiny export benchmark took longer than 120 s")
-    assert proc.returncode == 0, out + err
+    out = benchmark_output(
+        ["benchmarks.export", "--scales", "8:0", "--rounds", "1", "--latency-ms", "5"],
+        timeout=120,
+        what="the tiny export benchmark",
+    )
     last = out.strip().splitlines()[-1]
     match = LAST_LINE.fullmatch(last)
     assert match, last
