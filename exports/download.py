@@ -171,12 +171,16 @@ class Downloader:
             outcome = self.download_and_save(first, twins=twins)
             for media_file in same:
                 self.save_outcome(media_file, outcome)
-            if on_progress:
-                with report_lock:
-                    # Throttled: progress is written at most once a second, not per file.
-                    if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
-                        last_report[0] = time.monotonic()
-                        on_progress()
+            # Throttled: progress is written at most once a second, not per file, and a thread
+            # never waits for another one writing it: that one's figures will do.
+            if on_progress and time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
+                if report_lock.acquire(blocking=False):
+                    try:
+                        if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
+                            last_report[0] = time.monotonic()
+                            on_progress()
+                    finally:
+                        report_lock.release()
 
         def drain() -> None:
             while True:
