@@ -161,7 +161,8 @@ class Downloader:
         twins = self.twins_of(job.id, claimed)
         groups: dict[str, list[MediaFile]] = {}
         for media_file in claimed:
-            groups.setdefault(media_file.source_url, []).append(media_file)
+            # A file without an address is its own group: it fails on its own.
+            groups.setdefault(media_file.source_url or f"#{media_file.id}", []).append(media_file)
         work = deque(groups.values())
         last_report = [0.0]
         report_lock = threading.Lock()
