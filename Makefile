@@ -10,7 +10,7 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	STAREXPORT_VAR_DIR=$(CURDIR)/var/test MEDIA_ROOT=$(CURDIR)/var/test/storage \
 	EMAIL_URL= AWS_STORAGE_BUCKET_NAME= STAREXPORT_SANDBOX=
 
-.PHONY: setup demo test test-fast bench bench-import bench-web bench-library lint reliability
+.PHONY: setup demo test test-fast bench bench-export bench-import bench-web bench-library lint reliability
 
 setup: .venv/.installed
 
@@ -37,6 +37,10 @@ reliability: setup
 
 bench: setup
 	$(PY) -m benchmarks.media $(BENCH_ARGS)
+
+# manage.py export --media end to end against aria2c + zip -0 and a thread pool + zipfile.
+bench-export: setup
+	$(PY) -m benchmarks.export $(BENCH_ARGS)
 
 bench-import: setup
 	$(PY) -m benchmarks.importing $(BENCH_ARGS)

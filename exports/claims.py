@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -127,20 +127,41 @@ def job_is_canceled(job: ExportJob) -> bool:
 
 
 # --- media files -------------------------------------------------------------------------------
-def media_claim(job: ExportJob, media_file_id: int) -> MediaFile | None:
-    now = timezone.now()
+def media_claim_many(job: ExportJob, media_file_ids: list[int]) -> list[MediaFile]:
+    """Take every claimable file of a chunk at once (pending, or held by a lease that ran out, and
+    under the attempt cap); returns those this call took, in id order. A file another worker
+    holds, or that is done, is left out.
+
+    One UPDATE and one SELECT for the whole chunk, in one transaction: the SELECT finds this
+    call's files by the exact lease it wrote, which no heartbeat can move in between (the rows
+    stay locked until the commit)."""
+    if not media_file_ids:
+        return []
+    now, until, owner = timezone.now(), lease_until(), worker_name()
     free = Q(status=MediaFile.Status.PENDING) | Q(status=MediaFile.Status.DOWNLOADING, lease_until__lt=now)
-    claimed = (
-        MediaFile.objects.filter(Q(id=media_file_id, job=job) & free)
-        .filter(attempts__lt=setting("STEP_ATTEMPTS") + setting("DOWNLOAD_ATTEMPTS"))
-        .update(
-            status=MediaFile.Status.DOWNLOADING,
-            lease_until=lease_until(),
-            lease_owner=worker_name(),
-            attempts=F("attempts") + 1,
+    with transaction.atomic():
+        claimed = (
+            MediaFile.objects.filter(Q(id__in=media_file_ids, job=job) & free)
+            .filter(attempts__lt=setting("STEP_ATTEMPTS") + setting("DOWNLOAD_ATTEMPTS"))
+            .update(
+                status=MediaFile.Status.DOWNLOADING, lease_until=until, lease_owner=owner, attempts=F("attempts") + 1
+            )
         )
-    )
-    return MediaFile.objects.get(id=media_file_id) if claimed else None
+        if not claimed:
+            return []
+        files = list(
+            MediaFile.objects.filter(
+                id__in=media_file_ids, status=MediaFile.Status.DOWNLOADING, lease_owner=owner, lease_until=until
+            ).order_by("id")
+        )
+    for media_file in files:
+        media_file.job = job  # the caller's row: no query per file to read it back
+    return files
+
+
+def media_claim(job: ExportJob, media_file_id: int) -> MediaFile | None:
+    claimed = media_claim_many(job, [media_file_id])
+    return claimed[0] if claimed else None
 
 
 def media_pending_ids(job: ExportJob) -> list[int]:

@@ -1,9 +1,9 @@
 """The downloader: streams media files to storage, verified, resumable, and never into our network.
 
 - Bounded concurrency per job (a thread pool) and per host (a semaphore per host name).
-- Size checked while streaming and SHA-256 taken from the finished file before it is stored; a
-  body shorter than its Content-Length is retried and resumed with `Range` from a partial file
-  that survives a worker restart.
+- Size checked and SHA-256 taken while streaming (no second read; on local storage the finished
+  file is moved into place, not copied); a body shorter than its Content-Length is retried and
+  resumed with `Range` from a partial file that survives a worker restart.
 - One retry policy (`platforms.retry`) for files and their companions: each attempt is one
   request, so a dead file costs exactly `DOWNLOAD_ATTEMPTS` requests; waits honour `Retry-After`
   and the platform's rate-limit headers.
@@ -20,6 +20,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +64,14 @@ class Outcome:
     ext: str = ""
     stored_name: str = ""
     extra: dict | None = None  # what post-processing learned about the file (merged audio, ...)
+
+
+@dataclass
+class Streamed:
+    """What was learned of a file's bytes while they were written: no second read is needed."""
+
+    size: int
+    sha256: str
 
 
 def host_allowed(url: str, platform) -> bool:
@@ -140,50 +149,96 @@ class Downloader:
 
     # --- many files --------------------------------------------------------------------------
     def run(self, job, media_file_ids: list[int], *, claim, on_progress: Callable[[], None] | None = None) -> None:
-        """Download each claimable file; a file another worker holds, or that is done, is skipped."""
+        """Download each claimable file of a chunk; a file another worker holds, or that is done,
+        is skipped. `claim(job, ids)` takes the chunk's files at once and returns those taken.
+
+        Files of the chunk that share a URL are fetched once; a URL the job already holds (done
+        in an earlier chunk) is not fetched at all (DESIGN §1). Each thread keeps its database
+        connection for the whole chunk."""
+        claimed = claim(job, media_file_ids)
+        if not claimed:
+            return
+        twins = self.twins_of(job.id, claimed)
+        groups: dict[str, list[MediaFile]] = {}
+        for media_file in claimed:
+            # A file without an address is its own group: it fails on its own.
+            groups.setdefault(media_file.source_url or f"#{media_file.id}", []).append(media_file)
+        work = deque(groups.values())
         last_report = [0.0]
         report_lock = threading.Lock()
 
-        def one(media_file_id: int) -> None:
-            media_file = claim(job, media_file_id)
-            if media_file is None:
-                return
-            self.download_and_save(media_file)
-            if on_progress:
-                with report_lock:
-                    # Throttled: progress is written at most once a second, not per file.
-                    if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
-                        last_report[0] = time.monotonic()
-                        on_progress()
+        def one(group: list[MediaFile]) -> None:
+            first, *same = group
+            outcome = self.download_and_save(first, twins=twins)
+            for media_file in same:
+                self.save_outcome(media_file, outcome)
+            # Throttled: progress is written at most once a second, not per file, and a thread
+            # never waits for another one writing it: that one's figures will do.
+            if on_progress and time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
+                if report_lock.acquire(blocking=False):
+                    try:
+                        if time.monotonic() - last_report[0] >= PROGRESS_EVERY_SECONDS:
+                            last_report[0] = time.monotonic()
+                            on_progress()
+                    finally:
+                        report_lock.release()
 
-        def one_in_pool(media_file_id: int) -> None:
+        def drain() -> None:
+            while True:
+                try:
+                    group = work.popleft()
+                except IndexError:
+                    return
+                one(group)
+
+        threads = min(self.concurrency, len(work))
+        if threads <= 1:
+            drain()
+            return
+
+        def drain_in_pool() -> None:
             try:
-                one(media_file_id)
+                drain()
             finally:
-                # Pool threads have database connections of their own; do not leave them open.
+                # The thread's own connection, kept for the chunk: not left open after it.
                 connection.close()
 
-        if self.concurrency <= 1 or len(media_file_ids) <= 1:
-            for media_file_id in media_file_ids:
-                one(media_file_id)
-            return
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="download") as pool:
-            for future in [pool.submit(one_in_pool, i) for i in media_file_ids]:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="download") as pool:
+            for future in [pool.submit(drain_in_pool) for _ in range(threads)]:
                 future.result()
 
-    def download_and_save(self, media_file: MediaFile) -> Outcome:
-        twin = (
-            MediaFile.objects.filter(job_id=media_file.job_id, source_url=media_file.source_url, status="done")
-            .exclude(id=media_file.id)
-            .first()
-        )
-        if twin is not None:
+    @staticmethod
+    def twins_of(job_id: int, media_files: list[MediaFile]) -> dict[str, MediaFile]:
+        """The job's files already done for the same URLs as these, by URL (one query)."""
+        urls = {m.source_url for m in media_files if m.source_url}
+        done = MediaFile.objects.filter(job_id=job_id, source_url__in=urls, status=MediaFile.Status.DONE)
+        return {
+            m.source_url: m for m in done.only("source_url", "size", "sha256", "content_type", "ext", "stored_name")
+        }
+
+    def download_and_save(self, media_file: MediaFile, *, twins: dict[str, MediaFile] | None = None) -> Outcome:
+        """Fetch one claimed file (or take the bytes of a done file of the job with the same URL)
+        and write its result. `twins`: the chunk's done files by URL; without it, one query."""
+        if twins is None:
+            twin = (
+                MediaFile.objects.filter(job_id=media_file.job_id, source_url=media_file.source_url, status="done")
+                .exclude(id=media_file.id)
+                .first()
+            )
+        else:
+            twin = twins.get(media_file.source_url)
+        if twin is not None and twin.id != media_file.id:
             # The same URL reached through another media id: fetched once (DESIGN §1).
             outcome = Outcome(True, size=twin.size, sha256=twin.sha256, content_type=twin.content_type, ext=twin.ext)
             outcome.stored_name = twin.stored_name
         else:
             outcome = self.download(media_file)
-        fields = ["status", "lease_until", "last_error", "updated_at"]
+        self.save_outcome(media_file, outcome)
+        return outcome
+
+    def save_outcome(self, media_file: MediaFile, outcome: Outcome) -> None:
+        """The file's result in one UPDATE."""
+        fields = ["status", "lease_until", "last_error"]
         media_file.lease_until = None
         if outcome.ok:
             media_file.status = MediaFile.Status.DONE
@@ -199,9 +254,8 @@ class Downloader:
             media_file.status = MediaFile.Status.FAILED
             media_file.last_error = outcome.reason[:2000]
         MediaFile.objects.filter(id=media_file.id).update(
-            **{f: getattr(media_file, f) for f in fields if f != "updated_at"}, updated_at=timezone.now()
+            **{f: getattr(media_file, f) for f in fields}, updated_at=timezone.now()
         )
-        return outcome
 
     # --- one file ----------------------------------------------------------------------------
     def beat(self) -> None:
@@ -229,11 +283,16 @@ class Downloader:
         partial.parent.mkdir(parents=True, exist_ok=True)
         url = media_file.source_url
         try:
-            self.fetch_with_retries(
+            streamed = self.fetch_with_retries(
                 url, partial, refresh=lambda: self.refresh_url(media_file) if self.refresh_url else None
             )
-            extra = self.finish(media_file, partial, self.fetch_companion) if self.finish else None
-            outcome = self.verify_and_store(media_file, partial)
+            extra = None
+            if self.finish:
+                before = _identity(partial)
+                extra = self.finish(media_file, partial, self.fetch_companion)
+                if _identity(partial) != before:
+                    streamed = None  # the platform rewrote the file (a merged sound track): hashed anew
+            outcome = self.verify_and_store(media_file, partial, streamed=streamed)
             outcome.extra = extra
             return outcome
         except DownloadFailed as failure:
@@ -250,7 +309,7 @@ class Downloader:
         allowed hosts, address checks, size limit, retries. Raises DownloadFailed."""
         self.fetch_with_retries(url, dest)
 
-    def fetch_with_retries(self, url: str, dest: Path, *, refresh: Callable[[], str | None] | None = None) -> None:
+    def fetch_with_retries(self, url: str, dest: Path, *, refresh: Callable[[], str | None] | None = None) -> Streamed:
         """`fetch` under the retry policy: at most `attempts` requests, the wait between them from
         the policy. A signed URL that expired is refreshed once through `refresh` (that request
         counts as an attempt too). Raises DownloadFailed, its reason saying how many attempts."""
@@ -279,14 +338,15 @@ class Downloader:
             f"the link expired and no attempt was left for a fresh one ({self.policy.gave_up(self.policy.attempts)})"
         )
 
-    def fetch(self, url: str, partial: Path) -> None:
-        """Stream `url` into `partial`, continuing what is there. Raises DownloadFailed."""
+    def fetch(self, url: str, partial: Path) -> Streamed:
+        """Stream `url` into `partial`, continuing what is there, hashing the bytes as they are
+        written. Raises DownloadFailed."""
         parts = urlsplit(url)
         # The per-host bound covers the whole transfer, not just the request.
         with host_slot(f"{parts.hostname}:{parts.port}"):
-            self._fetch(url, partial)
+            return self._fetch(url, partial)
 
-    def _fetch(self, url: str, partial: Path) -> None:
+    def _fetch(self, url: str, partial: Path) -> Streamed:
         limit = self.platform.max_file_size
         have = partial.stat().st_size if partial.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
@@ -323,6 +383,11 @@ class Downloader:
                 )
             mode = "ab" if have else "wb"
             written = have
+            digest = hashlib.sha256()
+            if have:  # resumed: the bytes already there count too
+                with open(partial, "rb") as kept:
+                    while block := kept.read(CHUNK):
+                        digest.update(block)
             try:
                 with open(partial, mode) as out:
                     # read1 hands over whatever has arrived, so a connection that breaks loses
@@ -333,6 +398,7 @@ class Downloader:
                             raise DownloadFailed(
                                 f"the file grew past {self.platform.display_name}'s limit of {_mb(limit)}; stopped"
                             )
+                        digest.update(chunk)
                         try:
                             out.write(chunk)
                         except OSError as exc:  # our disk, not the network: retrying will not help
@@ -347,6 +413,7 @@ class Downloader:
                 ) from exc
             if expected is not None and written != expected:
                 raise DownloadFailed(f"the body was cut short ({written} of {expected} bytes)", retryable=True)
+            return Streamed(size=written, sha256=digest.hexdigest())
 
     def open(self, url: str, headers: dict) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):
@@ -377,7 +444,9 @@ class Downloader:
             return response
         raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects")
 
-    def verify_and_store(self, media_file: MediaFile, partial: Path) -> Outcome:
+    def verify_and_store(self, media_file: MediaFile, partial: Path, *, streamed: Streamed | None = None) -> Outcome:
+        """Check the finished file and keep it; with what was learned while streaming, the file is
+        not read again, and on local storage it is moved into place rather than copied."""
         try:
             stored = media_verify_and_store(
                 lambda: open(partial, "rb"),
@@ -387,6 +456,9 @@ class Downloader:
                 owner_id=self.owner_id,
                 origin="the server sent",
                 storage=self.storage,
+                sha256=streamed.sha256 if streamed else None,
+                size=streamed.size if streamed else None,
+                move_from=partial,
             )
         except MediaRefused as refused:
             raise DownloadFailed(refused.reason) from refused
@@ -399,6 +471,15 @@ class Downloader:
             ext=stored.ext,
             stored_name=stored.stored_name,
         )
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Enough to tell that a file was replaced or rewritten."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _content_range_start(value: str) -> int | None:

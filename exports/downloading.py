@@ -4,7 +4,7 @@ several workers share; the job moves on to its archive once no file is left to t
 from __future__ import annotations
 
 from accounts.tokens import NotConnected
-from exports.claims import job_advance, media_claim
+from exports.claims import job_advance, media_claim_many
 from exports.conf import setting
 from exports.download import Downloader
 from exports.fetch import api_client_for
@@ -57,7 +57,7 @@ def media_download_many(job: ExportJob, media_file_ids: list[int], *, downloader
         if on_progress:
             on_progress()
 
-    downloader.run(job, media_file_ids, claim=media_claim, on_progress=progress)
+    downloader.run(job, media_file_ids, claim=media_claim_many, on_progress=progress)
     media_progress_save(job)
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
 
 from exports import library
@@ -265,6 +267,9 @@ def media_verify_and_store(
     owner_id: int,
     origin: str,
     storage=None,
+    sha256: str | None = None,
+    size: int | None = None,
+    move_from: Path | None = None,
 ) -> Stored:
     """Check a file and keep it under its content address; MediaRefused says why not.
 
@@ -272,15 +277,24 @@ def media_verify_and_store(
     `origin` says where it came from in messages ("the server sent", "the archive holds"). The
     address is the checksum, known only after a first pass; the second pass stores the bytes
     (unless the same bytes are stored already) and checks that it stored those very bytes.
+
+    A caller that hashed the bytes on their way in (the downloader) passes their `sha256` and
+    `size`: only the head is read then, for the type. With `move_from` (that file, on local
+    storage on the same file system), the file itself becomes the stored copy, by a rename.
     """
     storage = storage or default_storage
-    digest, size, head = hashlib.sha256(), 0, b""
-    with open_bytes() as f:
-        while block := f.read(CHUNK):
-            if len(head) < HEAD:
-                head += block[: HEAD - len(head)]
-            digest.update(block)
-            size += len(block)
+    if sha256 is not None and size is not None:
+        with open_bytes() as f:
+            head = f.read(HEAD)
+    else:
+        digest, size, head = hashlib.sha256(), 0, b""
+        with open_bytes() as f:
+            while block := f.read(CHUNK):
+                if len(head) < HEAD:
+                    head += block[: HEAD - len(head)]
+                digest.update(block)
+                size += len(block)
+        sha256 = digest.hexdigest()
     if size == 0:
         raise MediaRefused(f"{origin} an empty file")
     if size > platform.max_file_size:
@@ -307,13 +321,13 @@ def media_verify_and_store(
                 f"({', '.join(allowed) or kind + 's'})"
             )
         ext = sniffed
-    sha256 = digest.hexdigest()
     name = stored_name_for(owner_id, sha256)
     try:
         if storage.exists(name) and storage.size(name) != size:
             # Left cut short by a failed save (a full disk): never take it for the stored copy.
             storage.delete(name)
-        if not storage.exists(name):
+        # Unless the same bytes are stored already, or the file itself has just become the copy:
+        if not storage.exists(name) and not (move_from is not None and _moved(move_from, storage, name)):
             with open_bytes() as f:
                 hashing = _Hashing(f)
                 try:
@@ -329,6 +343,25 @@ def media_verify_and_store(
     except OSError as exc:
         raise MediaRefused(disk_problem(exc)) from exc
     return Stored(size=size, sha256=sha256, content_type=mime, ext=ext, stored_name=name)
+
+
+def _moved(path: Path, storage, name: str) -> bool:
+    """Rename `path` to `name` in local storage; False where that cannot be (another kind of
+    storage, another file system), and the bytes are copied instead."""
+    if not isinstance(storage, FileSystemStorage):
+        return False
+    target = Path(storage.path(name))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Same bytes under the same address: replacing a copy another thread just stored is harmless.
+        os.replace(path, target)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        raise
+    if storage.file_permissions_mode is not None:
+        os.chmod(target, storage.file_permissions_mode)
+    return True
 
 
 class _Hashing(io.RawIOBase):

@@ -4,34 +4,23 @@ Its targets are the benchmark's business (`make bench-import`), not this test's:
 must not fail the suite.
 """
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_benchmark_smoke import benchmark_output
+
 LAST_LINE = re.compile(r"bench: import/unzip=(\d+\.\d+) import_total/unzip=(\d+\.\d+) peak_rss_mb=(\d+)")
 
 
 @pytest.mark.skipif(not shutil.which("unzip"), reason="needs unzip (Debian)")
 def test_a_tiny_import_benchmark_prints_its_figures_on_the_last_line():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.importing", "--size-gb", "0.02", "--tweets", "200"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=55)
-    except subprocess.TimeoutExpired:
-        # Its own session: the import it started stops with it, and it removes its files.
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=20)
-        pytest.fail("the tiny import benchmark took longer than 55 s")
-    assert proc.returncode == 0, out + err
+    out = benchmark_output(
+        ["benchmarks.importing", "--size-gb", "0.02", "--tweets", "200"],
+        timeout=55,
+        what="the tiny import benchmark",
+    )
     last = out.strip().splitlines()[-1]
     match = LAST_LINE.fullmatch(last)
     assert match, last

@@ -18,21 +18,42 @@ ROOT = Path(__file__).resolve().parent.parent
 LAST_LINE = re.compile(r"bench: download/aria2c=(\d+\.\d+) archive/zip0=(\d+\.\d+) peak_rss_mb=(\d+)")
 
 
-@pytest.mark.skipif(not (shutil.which("aria2c") and shutil.which("zip")), reason="needs aria2c and zip (Debian)")
-def test_a_tiny_benchmark_prints_its_figures_on_the_last_line():
+def benchmark_output(args: list[str], *, timeout: float, what: str, grace: float = 20) -> str:
+    """Run `python -m ARGS` in a session of its own and return its stdout; a run past `timeout` is
+    stopped with its whole session (the servers it started stop with it) and fails the test."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.media", "--files", "20", "--total-mb", "5", "--big-mb", "20",
-         "--concurrency", "8", "--rounds", "1"],
+        [sys.executable, "-m", *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        out, err = proc.communicate(timeout=50)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        # Its own session: the sandbox it started stops with it.
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=20)
-        pytest.fail("the tiny benchmark took longer than 50 s")
+        proc.communicate(timeout=grace)
+        pytest.fail(f"{what} took longer than {timeout:.0f} s")
     assert proc.returncode == 0, out + err
+    return out
+
+
+@pytest.mark.skipif(not (shutil.which("aria2c") and shutil.which("zip")), reason="needs aria2c and zip (Debian)")
+def test_a_tiny_benchmark_prints_its_figures_on_the_last_line():
+    out = benchmark_output(
+        [
+            "benchmarks.media",
+            "--files",
+            "20",
+            "--total-mb",
+            "5",
+            "--big-mb",
+            "20",
+            "--concurrency",
+            "8",
+            "--rounds",
+            "1",
+        ],
+        timeout=50,
+        what="the tiny benchmark",
+    )
     last = out.strip().splitlines()[-1]
     match = LAST_LINE.fullmatch(last)
     assert match, last

@@ -4,18 +4,14 @@ Whether p99 stays under its target is the benchmark's business (`make bench-web`
 test's: a loaded CI machine must not fail the suite.
 """
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_benchmark_smoke import benchmark_output
+
 FIGURES = re.compile(r"(sqlite|postgresql)_(finished|running)_(p99_ms|rps|errors)=([\d.]+)")
 
 
@@ -24,19 +20,20 @@ def test_a_short_web_benchmark_prints_each_databases_figures_on_the_last_line():
     db = settings.DATABASES["default"]
     login = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     server = f"postgres://{login}@{db['HOST']}:{db['PORT']}/postgres"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.web", "--seconds", "1", "--postgres-url", server,
-         "--redis-url", settings.CACHES["default"]["LOCATION"]],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        # Its own session: the gunicorn it started stops with it, and its database is dropped.
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=30)
-        pytest.fail("the short web benchmark took longer than 120 s")
-    assert proc.returncode == 0, out + err
+    out = benchmark_output(
+        [
+            "benchmarks.web",
+            "--seconds",
+            "1",
+            "--postgres-url",
+            server,
+            "--redis-url",
+            settings.CACHES["default"]["LOCATION"],
+        ],
+        timeout=120,
+        what="the short web benchmark",
+        grace=30,
+    )
     last = out.strip().splitlines()[-1]
     assert last.startswith("bench-web: "), last
     figures = {(m[1], m[2], m[3]): float(m[4]) for m in FIGURES.finditer(last)}

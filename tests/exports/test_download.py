@@ -1,11 +1,14 @@
 """The downloader against the live sandbox: real HTTP, real faults, real address checks."""
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 import requests
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
+from exports.claims import leases_renew, media_claim_many
 from exports.download import Downloader
 from exports.models import ExportJob, MediaFile
 from platforms.base import DownloadFailed
@@ -89,6 +92,19 @@ def test_a_cut_off_body_is_detected_and_resumed_with_range(fetch, sandbox):
     assert bytes_sent == size
 
 
+def test_a_resumed_file_is_checksummed_over_all_its_bytes(fetch, tmp_path):
+    size = 3 * 1024 * 1024
+    media_file = fetch(f"whole.jpg?bytes={size}&cut=1")
+    assert media_file.status == "done", media_file.last_error
+    with default_storage.open(media_file.stored_name) as f:
+        stored = f.read()
+    # Hashed while streaming, both halves: the checksum is the stored file's own.
+    assert len(stored) == size
+    assert media_file.sha256 == hashlib.sha256(stored).hexdigest()
+    # The finished file was moved into storage: nothing is left behind in the partial folder.
+    assert [p for p in (tmp_path / "partial").rglob("*") if p.is_file()] == []
+
+
 def test_a_slow_body_still_arrives_whole(fetch, sandbox):
     sandbox.sandbox.config.slow_body_ms = 20
     media_file = fetch("slow.jpg?bytes=400000")
@@ -158,6 +174,64 @@ def test_the_same_url_in_one_job_is_fetched_once(fetch, sandbox):
     second = fetch("shared.jpg", media_id="x2")
     assert first.sha256 == second.sha256
     assert served(sandbox, "shared.jpg")[0] == 1
+
+
+def test_a_chunk_fetches_each_url_once_and_leaves_files_another_worker_holds(
+    transactional_db, job, sandbox, settings, tmp_path
+):
+    settings.VAR_DIR = tmp_path
+    base = f"{sandbox.base_url}/reddit/media"
+
+    def row(media_id, name, **fields):
+        return MediaFile.objects.create(
+            job=job, media_id=media_id, source_url=f"{base}/{name}", kind="image", ext="jpg", **fields
+        )
+
+    done_before = Downloader(platform=job.platform, owner_id=job.owner_id).download_and_save(row("d0", "old.jpg"))
+    rows = [
+        row("a1", "pair.jpg"),
+        row("a2", "pair.jpg"),
+        row("b1", "single.jpg"),
+        row("o1", "old.jpg"),  # the job fetched this URL in an earlier chunk
+        row(
+            "h1",
+            "held.jpg",
+            status="downloading",
+            lease_owner="elsewhere:1",
+            lease_until=timezone.now() + timedelta(minutes=5),
+        ),
+        row("f1", "finished.jpg", status="done", sha256="f" * 64, size=1),
+    ]
+    downloader = Downloader(platform=job.platform, owner_id=job.owner_id, concurrency=4)
+    downloader.run(job, [r.id for r in rows], claim=media_claim_many)
+
+    after = {m.media_id: m for m in job.media_files.all()}
+    assert {k: after[k].status for k in ("a1", "a2", "b1", "o1")} == dict.fromkeys(("a1", "a2", "b1", "o1"), "done")
+    assert after["a1"].sha256 == after["a2"].sha256 and after["a1"].stored_name == after["a2"].stored_name
+    assert after["o1"].sha256 == done_before.sha256
+    # Each URL crossed the wire once; the file another worker holds and the done one were left alone.
+    assert served(sandbox, "pair.jpg")[0] == 1
+    assert served(sandbox, "old.jpg")[0] == 1
+    assert served(sandbox, "held.jpg")[0] == 0 and served(sandbox, "finished.jpg")[0] == 0
+    assert (after["h1"].status, after["h1"].lease_owner) == ("downloading", "elsewhere:1")
+    assert (after["f1"].status, after["f1"].sha256) == ("done", "f" * 64)
+    assert all(after[k].lease_until is None and after[k].attempts == 1 for k in ("a1", "a2", "b1", "o1"))
+
+
+def test_a_claimed_chunk_is_kept_alive_by_the_heartbeat(job, sandbox):
+    base = f"{sandbox.base_url}/reddit/media"
+    ids = [
+        MediaFile.objects.create(job=job, media_id=f"k{i}", source_url=f"{base}/k{i}.jpg", kind="image").id
+        for i in range(3)
+    ]
+    claimed = media_claim_many(job, ids)
+    assert [m.id for m in claimed] == ids
+    assert media_claim_many(job, ids) == []  # held now: a second worker takes none of them
+    first = MediaFile.objects.get(id=ids[0]).lease_until
+    job.status = ExportJob.Status.DOWNLOADING
+    job.save(update_fields=["status"])
+    leases_renew(job.id, job.status, files=True)
+    assert all(m.lease_until > first for m in MediaFile.objects.filter(id__in=ids))
 
 
 @pytest.mark.parametrize(

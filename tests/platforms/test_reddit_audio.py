@@ -51,6 +51,8 @@ def storage(settings, tmp_path):
 
 @pytest.fixture
 def without_ffmpeg(monkeypatch):
+    """Neither FFmpeg's libraries in the process (PyAV) nor Debian's ffmpeg program."""
+    monkeypatch.setattr(reddit_media, "pyav", lambda: None)
     real_which = shutil.which
     monkeypatch.setattr(
         reddit_media.shutil, "which", lambda name, *a, **k: None if name == "ffmpeg" else real_which(name)
