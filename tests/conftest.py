@@ -281,7 +281,7 @@ def celery_broker():
 
 @pytest.fixture(scope="session")
 def worker(django_db_setup, django_db_blocker, celery_broker, sandbox_process):
-    w = Worker(worker_env(sandbox_process), "w1")
+    w = Worker(worker_env(sandbox_process), f"w1-{os.getpid()}")  # killed by name: one per run
     w.start()
     yield w
     w.stop()
