@@ -20,6 +20,7 @@ over windows of `rate_window_seconds`, plus `daily_units` where the platform cou
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -31,10 +32,16 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from redis.exceptions import RedisError
 
 from platforms.retry import MAX_PAUSE_SECONDS
+
+log = logging.getLogger(__name__)
+# What a budget that cannot be reached raises (Redis down or restarting).
+UNREACHABLE = (RedisError, StorageError, OSError)
 
 NAMESPACE = "starexport-budget"
 POLL_SECONDS = 0.05
@@ -42,6 +49,8 @@ POLL_SECONDS = 0.05
 ALIVE_MS = 3000
 # How long a user's last turn is remembered; older than this, the user counts as never served.
 SERVED_TTL = 86400
+# A user whose last request is this old has gone idle: the next one starts a new count.
+IDLE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -126,12 +135,23 @@ class Budget:
         prefix = f"{NAMESPACE}:{slug}"
         self.k_queue, self.k_served = f"{prefix}:queue", f"{prefix}:served"
         self.k_hold, self.k_spent = f"{prefix}:hold", f"{prefix}:spent-until"
+        self.k_count = f"{prefix}:count"
 
     # --- taking ----------------------------------------------------------------------------------
     def take(self, who: str, *, units: int = 0) -> float:
         """Wait until this request may go (the day's units, the platform's hold, the user's turn,
-        the window); returns the seconds waited."""
+        the window); returns the seconds waited.
+
+        A budget that cannot be reached (Redis restarting) lets the request go: an export must
+        not fail because its pacing is down, and the platform's own 429s are still retried."""
         started = self.clock()
+        try:
+            return self._take(who, units, started)
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s); going on without it", self.slug, exc)
+            return self.clock() - started
+
+    def _take(self, who: str, units: int, started: float) -> float:
         if units and self.size.daily_units:
             self._take_units(units)
         if self.redis is None:
@@ -150,13 +170,26 @@ class Budget:
                     self.sleep(min(hold, 1.0))
                     continue
                 if self.window.hit(self.item, self.slug):
-                    self.redis.hset(self.k_served, who, repr(self.clock()))
-                    self.redis.expire(self.k_served, SERVED_TTL)
+                    self._served(who)
                     return self.clock() - started
                 self.sleep(min(1.0, max(POLL_SECONDS, self._until_free())))
         finally:
             self.redis.zrem(self.k_queue, place)
             self.redis.delete(f"{self.k_queue}:{place}")
+
+    def _served(self, who: str) -> None:
+        """Remember the turn, and count the user's requests since it last went idle (the ETA's
+        measure of how far a job has come)."""
+        now = self.clock()
+        last = self.redis.hget(self.k_served, who)
+        pipe = self.redis.pipeline()
+        if not last or now - float(last) > IDLE_SECONDS:
+            pipe.hset(self.k_count, who, 0)
+        pipe.hincrby(self.k_count, who, 1)
+        pipe.hset(self.k_served, who, repr(now))
+        pipe.expire(self.k_served, SERVED_TTL)
+        pipe.expire(self.k_count, SERVED_TTL)
+        pipe.execute()
 
     def _queue_head(self, who: str, place: str) -> str | None:
         """Join (or stay in) the queue, ranked by when `who` was last served; the head's place."""
@@ -194,6 +227,12 @@ class Budget:
         """Adapt down to what the platform's headers say is left."""
         if not headers:
             return
+        try:
+            self._observe(headers, platform_wait)
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s)", self.slug, exc)
+
+    def _observe(self, headers: Mapping[str, str], platform_wait: Callable[[dict], float] | None) -> None:
         lower = {str(k).lower(): v for k, v in headers.items()}
         if platform_wait is not None:
             try:
@@ -237,8 +276,16 @@ class Budget:
         self._mark_spent(resets_at)
 
     # --- what people read ------------------------------------------------------------------------
-    def state(self) -> dict:
-        """Used, left and when the window frees up; units of the day; users waiting; the hold."""
+    def state(self) -> dict | None:
+        """Used, left and when the window frees up; units of the day; users waiting; the hold.
+        None when the budget cannot be reached."""
+        try:
+            return self._state()
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s)", self.slug, exc)
+            return None
+
+    def _state(self) -> dict:
         stats = self.window.get_window_stats(self.item, self.slug)
         used = self.size.requests - stats.remaining
         state = {
@@ -264,6 +311,28 @@ class Budget:
                 state["spent_until"] = _at(float(spent))
         return state
 
+    def share(self, who: str) -> dict | None:
+        """For the ETA: the user's requests since it went idle, how many users are drawing from
+        the budget now, and whether the budget is the bottleneck. None without Redis."""
+        if self.redis is None:
+            return None
+        try:
+            now = self.clock()
+            served = self.redis.hgetall(self.k_served)
+            count = self.redis.hget(self.k_count, who)
+            stats = self.window.get_window_stats(self.item, self.slug)
+            waiting = self.waiting()
+        except UNREACHABLE:
+            return None
+        # Users served within the time a round of turns takes count as sharing the budget now.
+        recent = max(10.0, 3 * len(served) * self.size.window / self.size.requests)
+        active = sum(1 for at in served.values() if now - float(at) <= recent)
+        return {
+            "requests": int(count or 0),
+            "users": max(1, active),
+            "bottleneck": waiting > 0 or stats.remaining == 0,
+        }
+
     def waiting(self) -> int:
         """Users with a request waiting for a token."""
         if self.redis is None:
@@ -275,7 +344,7 @@ class Budget:
         self.window.clear(self.item, self.slug)
         self.units.clear(self.units_item, self.slug, "units", quota_day(self.clock(), self.size.quota_timezone)[0])
         if self.redis is not None:
-            self.redis.delete(self.k_queue, self.k_served, self.k_hold, self.k_spent)
+            self.redis.delete(self.k_queue, self.k_served, self.k_hold, self.k_spent, self.k_count)
 
 
 def is_api_request(url: str, api_base: str) -> bool:
@@ -317,7 +386,10 @@ def budget_for(slug: str) -> Budget | None:
     budget = None
     if platform is not None:
         zone = getattr(get_extractor(slug), "quota_timezone", "UTC")
-        budget = Budget(slug, size_of(platform, zone))
+        try:
+            budget = Budget(slug, size_of(platform, zone))
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s); going on without it", slug, exc)
     _cache[slug] = (now, budget)
     return budget
 

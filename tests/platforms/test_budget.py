@@ -225,3 +225,16 @@ def test_an_api_client_takes_a_token_before_every_request(live_sandbox, fresh):
     for _ in range(3):
         client.get(Request(url="/user"))
     assert budget.state()["used"] == 3
+
+
+def test_a_budget_that_cannot_be_reached_lets_requests_go_rather_than_fail_the_export(live_sandbox):
+    from tests.conftest import free_port
+
+    server = live_sandbox()
+    down = Budget("github", Size(1, 60), url=f"redis://127.0.0.1:{free_port()}/0")
+    client = ApiClient(
+        get_extractor("github"), base_url=f"{server.base_url}/github", token=mint_token("github", "demo"), budget=down
+    )
+    for _ in range(2):
+        assert client.get(Request(url="/user")).status_code == 200
+    assert down.state() is None
