@@ -89,7 +89,7 @@ def _running_estimate(job: ExportJob, now: datetime, budget) -> int | None:
     share = _budget_share(job, budget) if job.status == Status.FETCHING else None
     if share and share["bottleneck"] and share["requests"]:
         left = share["requests"] * (1 - fraction) / fraction
-        return int(left * share["users"] / budget.size.per_second)
+        return int(left * share["users"] / budget.per_second)
     return int(elapsed * (1 - fraction) / fraction)
 
 

@@ -135,7 +135,7 @@ class Budget:
         prefix = f"{NAMESPACE}:{slug}"
         self.k_queue, self.k_served = f"{prefix}:queue", f"{prefix}:served"
         self.k_hold, self.k_spent = f"{prefix}:hold", f"{prefix}:spent-until"
-        self.k_count = f"{prefix}:count"
+        self.k_count, self.k_pressed = f"{prefix}:count", f"{prefix}:pressed"
 
     # --- taking ----------------------------------------------------------------------------------
     def take(self, who: str, *, units: int = 0) -> float:
@@ -163,6 +163,7 @@ class Budget:
             while True:
                 head = self._queue_head(who, place)
                 if head != place:
+                    self._pressed()
                     self.sleep(POLL_SECONDS)
                     continue
                 hold = self.hold_left()
@@ -172,10 +173,16 @@ class Budget:
                 if self.window.hit(self.item, self.slug):
                     self._served(who)
                     return self.clock() - started
+                self._pressed()
                 self.sleep(min(1.0, max(POLL_SECONDS, self._until_free())))
         finally:
             self.redis.zrem(self.k_queue, place)
             self.redis.delete(f"{self.k_queue}:{place}")
+
+    def _pressed(self) -> None:
+        """A request had to wait for its turn or the window: the budget is the bottleneck now
+        (remembered for a window, so that a glance between two turns still sees it)."""
+        self.redis.set(self.k_pressed, "1", ex=max(1, self.size.window))
 
     def _served(self, who: str) -> None:
         """Remember the turn, and count the user's requests since it last went idle (the ETA's
@@ -322,6 +329,7 @@ class Budget:
             count = self.redis.hget(self.k_count, who)
             stats = self.window.get_window_stats(self.item, self.slug)
             waiting = self.waiting()
+            pressed = bool(self.redis.exists(self.k_pressed))
         except UNREACHABLE:
             return None
         # Users served within the time a round of turns takes count as sharing the budget now.
@@ -330,8 +338,15 @@ class Budget:
         return {
             "requests": int(count or 0),
             "users": max(1, active),
-            "bottleneck": waiting > 0 or stats.remaining == 0,
+            # Requests waited for a turn lately, or the window is (nearly) full: the budget sets
+            # the pace.
+            "bottleneck": pressed or waiting > 0 or stats.remaining <= self.size.requests // 10,
         }
+
+    @property
+    def per_second(self) -> float:
+        """The rate the budget lets through, its window's slack included."""
+        return self.size.requests / self.item.get_expiry()
 
     def waiting(self) -> int:
         """Users with a request waiting for a token."""
@@ -344,7 +359,7 @@ class Budget:
         self.window.clear(self.item, self.slug)
         self.units.clear(self.units_item, self.slug, "units", quota_day(self.clock(), self.size.quota_timezone)[0])
         if self.redis is not None:
-            self.redis.delete(self.k_queue, self.k_served, self.k_hold, self.k_spent, self.k_count)
+            self.redis.delete(self.k_queue, self.k_served, self.k_hold, self.k_spent, self.k_count, self.k_pressed)
 
 
 def is_api_request(url: str, api_base: str) -> bool:

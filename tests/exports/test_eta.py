@@ -122,12 +122,13 @@ def test_the_admin_shows_each_platforms_budget(platforms, budgets, client):
 
 
 def test_where_the_budget_is_the_bottleneck_the_eta_is_the_requests_left_at_the_users_share(
-    owner, make_user, connect, budgets
+    owner, make_user, connect, budgets, settings
 ):
     from platforms.client import budget_owner
     from platforms.models import Platform
 
     Platform.objects.filter(slug="reddit").update(rate_limit_per_hour=600, rate_window_seconds=60)  # 10 a minute
+    settings.STAREXPORT = {**settings.STAREXPORT, "BUDGET_MARGIN_SECONDS": 0}
     budget = budgets("reddit")
     connect(owner, "reddit", token="ivy-reddit-token")
     for _ in range(4):

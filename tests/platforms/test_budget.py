@@ -238,3 +238,15 @@ def test_a_budget_that_cannot_be_reached_lets_requests_go_rather_than_fail_the_e
     for _ in range(2):
         assert client.get(Request(url="/user")).status_code == 200
     assert down.state() is None
+
+
+def test_the_sandbox_command_takes_app_limits_as_slug_count_and_seconds():
+    from django.core.management import CommandError
+
+    from platforms.management.commands.sandbox import Command
+
+    parser = Command().create_parser("manage.py", "sandbox")
+    options = parser.parse_args(["--app-limit", "reddit=100/60", "--app-limit", "github=5000/3600"])
+    assert dict(options.app_limit) == {"reddit": [100, 60.0], "github": [5000, 3600.0]}
+    with pytest.raises(CommandError, match="expected SLUG=N/SECONDS"):
+        parser.parse_args(["--app-limit", "reddit=lots"])
