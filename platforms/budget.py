@@ -163,7 +163,6 @@ class Budget:
             while True:
                 head = self._queue_head(who, place)
                 if head != place:
-                    self._pressed()
                     self.sleep(POLL_SECONDS)
                     continue
                 hold = self.hold_left()
@@ -180,7 +179,7 @@ class Budget:
             self.redis.delete(f"{self.k_queue}:{place}")
 
     def _pressed(self) -> None:
-        """A request had to wait for its turn or the window: the budget is the bottleneck now
+        """The head of the queue found the window full: the budget is the bottleneck now
         (remembered for a window, so that a glance between two turns still sees it)."""
         self.redis.set(self.k_pressed, "1", ex=max(1, self.size.window))
 
@@ -328,19 +327,20 @@ class Budget:
             served = self.redis.hgetall(self.k_served)
             count = self.redis.hget(self.k_count, who)
             stats = self.window.get_window_stats(self.item, self.slug)
-            waiting = self.waiting()
+            waiting_users = self.waiting_users()
             pressed = bool(self.redis.exists(self.k_pressed))
         except UNREACHABLE:
             return None
-        # Users served within the time a round of turns takes count as sharing the budget now.
-        recent = max(10.0, 3 * len(served) * self.size.window / self.size.requests)
-        active = sum(1 for at in served.values() if now - float(at) <= recent)
+        # Users waiting for a turn now, or served within a few rounds of turns (a busy machine
+        # may keep one from asking for a while), share the budget now.
+        recent = min(max(30.0, 5 * len(served) * self.size.window / self.size.requests), self.size.window)
+        active = {user for user, at in served.items() if now - float(at) <= recent} | waiting_users
         return {
             "requests": int(count or 0),
-            "users": max(1, active),
+            "users": max(1, len(active)),
             # Requests waited for a turn lately, or the window is (nearly) full: the budget sets
             # the pace.
-            "bottleneck": pressed or waiting > 0 or stats.remaining <= self.size.requests // 10,
+            "bottleneck": pressed or bool(waiting_users) or stats.remaining <= self.size.requests // 10,
         }
 
     @property
@@ -350,9 +350,12 @@ class Budget:
 
     def waiting(self) -> int:
         """Users with a request waiting for a token."""
+        return len(self.waiting_users())
+
+    def waiting_users(self) -> set[str]:
         if self.redis is None:
-            return 0
-        return len({place.rsplit("|", 1)[0] for place in self.redis.zrange(self.k_queue, 0, -1)})
+            return set()
+        return {place.rsplit("|", 1)[0] for place in self.redis.zrange(self.k_queue, 0, -1)}
 
     def clear(self) -> None:
         """Forget every count (tests; an operator after raising a limit)."""
