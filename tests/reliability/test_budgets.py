@@ -168,8 +168,9 @@ def test_two_workers_on_different_queues_draw_from_the_same_budget(
 def test_a_youtube_export_pauses_at_the_daily_cap_and_resumes_when_the_day_rolls_over(
     rig, make_user, connect, own_redis, start_worker, settings, measured
 ):
-    """YouTube with 5 units a day and a 20 s day: the export waits at the cap, with the reset on
-    its page, and finishes after the day rolls over instead of failing."""
+    """YouTube at 5 units a day, 20 s a day: the export waits at the cap and finishes after the roll-over.
+
+    The job page shows the reset time while it waits; nothing fails."""
     units, day = 5, 20
     settings.STAREXPORT = {**settings.STAREXPORT, "QUOTA_DAY_SECONDS": day}
     fresh_budget("youtube", daily_units=units)
