@@ -8,9 +8,9 @@ atomic across processes). The size comes from the `Platform` row: `rate_limit_pe
 over windows of `rate_window_seconds`, plus `daily_units` where the platform counts quota units.
 
 - **Adapting down.** The platform's own headers may say less is left than we think (another app on
-  the same key, a lower limit than configured): `x-ratelimit-remaining` takes the difference out
-  of the window, and a wait the platform asks for (the extractor's `wait_seconds`: Reddit's reset,
-  Meta's usage percentages) holds the whole platform, every worker, until it passes.
+  the same key, a lower limit than configured): a wait they ask for (the extractor's
+  `wait_seconds`: nothing left until Reddit's or GitHub's reset, Meta's usage percentages) holds
+  the whole platform, every worker, until it passes.
 - **Daily units** are counted per quota day (YouTube's resets at midnight Pacific); when they are
   spent, callers wait for the reset, and the time is kept where the job page can show it.
 - **Fair turns.** When the budget is the bottleneck, callers queue in Redis ordered by when their
@@ -239,21 +239,18 @@ class Budget:
             log.warning("the %s request budget is unreachable (%s)", self.slug, exc)
 
     def _observe(self, headers: Mapping[str, str], platform_wait: Callable[[dict], float] | None) -> None:
-        lower = {str(k).lower(): v for k, v in headers.items()}
-        if platform_wait is not None:
-            try:
-                wait = float(platform_wait(dict(headers)))
-            except (TypeError, ValueError):
-                wait = 0.0
-            if wait > 0:
-                self.hold(wait)
-        try:
-            remaining = float(lower.get("x-ratelimit-remaining", "nan"))
-        except ValueError:
+        # Each extractor reads its platform's own headers (Reddit's and GitHub's remaining and
+        # reset, Meta's usage percentages) into a wait; here that wait holds every worker. Taking
+        # "remaining" out of our moving window instead would block it for a whole window, long
+        # after the platform's own reset.
+        if platform_wait is None:
             return
-        left = self.window.get_window_stats(self.item, self.slug).remaining
-        if remaining == remaining and remaining < left:
-            self.window.hit(self.item, self.slug, cost=max(1, int(left - max(0.0, remaining))))
+        try:
+            wait = float(platform_wait(dict(headers)))
+        except (TypeError, ValueError):
+            wait = 0.0
+        if wait > 0:
+            self.hold(wait)
 
     def hold(self, seconds: float) -> None:
         """No request to this platform, from any worker, for `seconds`."""

@@ -166,17 +166,22 @@ def test_users_take_turns_when_the_budget_is_the_bottleneck(fresh):
 
 
 def test_the_budget_adapts_down_to_what_the_platforms_headers_say_is_left(fresh):
+    """Reddit's headers say nothing is left until its reset: every worker holds until then."""
     budget = fresh("adapt", Size(100, 60), margin=0)
     budget.take("someone")
-    assert budget.state()["left"] == 99
-    budget.observe({"X-Ratelimit-Remaining": "10.0", "X-Ratelimit-Reset": "300"})
-    assert budget.state()["left"] == 10
-    # A wait the platform asks for holds every worker, not just the one that read it.
-    budget.observe({"x-wait": "1"}, platform_wait=lambda headers: 0.5)
+    budget.observe(
+        {"X-Ratelimit-Remaining": "12.0", "X-Ratelimit-Reset": "30"}, platform_wait=get_extractor("reddit").wait_seconds
+    )
+    assert budget.state()["held_until"] is None  # something is left: no reason to wait
+    budget.observe(
+        {"X-Ratelimit-Remaining": "0.0", "X-Ratelimit-Reset": "1"}, platform_wait=get_extractor("reddit").wait_seconds
+    )
     assert budget.state()["held_until"] is not None
     started = time.monotonic()
     budget.take("someone else")
-    assert time.monotonic() - started >= 0.3
+    assert 1.0 <= time.monotonic() - started <= 3.0
+    # The window itself is untouched: the hold ends at the platform's reset, not a window later.
+    assert budget.state()["left"] == 98
 
 
 def test_youtube_pauses_when_the_days_units_are_spent_and_resumes_at_the_reset(live_sandbox, fresh, settings):
