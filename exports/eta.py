@@ -1,11 +1,12 @@
 """When a job will finish: `eta_seconds` in status.json and the sentence on the job page.
 
-A job's own pace is the best witness of what is left: the budget's rate, its share of it among
-the other exports of the same platform and the platform's latency all show in how fast its
-progress has moved in the current step. So a running step is extrapolated from its own progress
-(the step's share of the bar, since the step began); a queued job from how long this platform's
-recent exports took and how many are ahead of it. Where the platform's daily quota is spent, the
-job waits for its reset, and the estimate says so.
+- Where the platform's shared budget is the bottleneck, a fetch's time left is the requests it
+  still needs (from the requests it made so far and how far it has come) at its turn's share of
+  the budget's rate: the rate divided among the users drawing from it now.
+- Otherwise a running step is extrapolated from its own pace (its share of the bar, since the
+  step began), which already shows the platform's latency and the downloads' speed.
+- A queued job: how long this platform's recent exports took and how many are ahead of it.
+- Where the platform's daily quota is spent, the job waits for its reset, and the estimate says so.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from accounts.tokens import decrypt, social_token
 from exports.models import ExportJob
 from exports.progress import DOWNLOAD_SHARE, FETCH_SHARE_NO_MEDIA, FETCH_SHARE_WITH_MEDIA
 from platforms.budget import budget_for
+from platforms.client import budget_owner
 
 Status = ExportJob.Status
 # Below this much of a step done, or this soon after it began, the pace says too little.
@@ -37,7 +40,7 @@ def job_estimate(job: ExportJob, *, now: datetime | None = None) -> Estimate:
     now = now or timezone.now()
     budget = budget_for(job.platform_id)
     state = budget.state() if budget is not None else None
-    seconds = _running_estimate(job, now) if job.status != Status.QUEUED else _queued_estimate(job)
+    seconds = _running_estimate(job, now, budget) if job.status != Status.QUEUED else _queued_estimate(job)
     sharing = ExportJob.objects.filter(
         platform_id=job.platform_id, status__in=(Status.FETCHING, Status.DOWNLOADING)
     ).exclude(id=job.id)
@@ -68,7 +71,7 @@ def job_estimate(job: ExportJob, *, now: datetime | None = None) -> Estimate:
     return Estimate(seconds, f"About {_duration(seconds)} left" + (f": {_join(why)}." if why else "."))
 
 
-def _running_estimate(job: ExportJob, now: datetime) -> int | None:
+def _running_estimate(job: ExportJob, now: datetime, budget) -> int | None:
     if job.status == Status.FETCHING:
         started, low = job.fetching_at, 0
         high = FETCH_SHARE_WITH_MEDIA if job.include_media else FETCH_SHARE_NO_MEDIA
@@ -82,7 +85,22 @@ def _running_estimate(job: ExportJob, now: datetime) -> int | None:
     elapsed = (now - started).total_seconds()
     if fraction < MIN_FRACTION or elapsed < MIN_SECONDS:
         return None
-    return int(elapsed * (1 - min(fraction, 1.0)) / fraction)
+    fraction = min(fraction, 1.0)
+    share = _budget_share(job, budget) if job.status == Status.FETCHING else None
+    if share and share["bottleneck"] and share["requests"]:
+        left = share["requests"] * (1 - fraction) / fraction
+        return int(left * share["users"] / budget.per_second)
+    return int(elapsed * (1 - fraction) / fraction)
+
+
+def _budget_share(job: ExportJob, budget) -> dict | None:
+    """The job's place in its platform's budget: requests made, users sharing, bottleneck or not."""
+    if budget is None:
+        return None
+    token = social_token(job.owner, job.platform)
+    if token is None:
+        return None
+    return budget.share(budget_owner(decrypt(token.token)))
 
 
 def _queued_estimate(job: ExportJob) -> int | None:

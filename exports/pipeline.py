@@ -270,7 +270,10 @@ def stale_jobs_sweep(*, dispatch=CELERY) -> int:
     """Hand the steps of dead workers (their lease ran out) and lost messages to live workers;
     fail jobs past the attempt cap. Runs every few seconds from Celery beat."""
     now = timezone.now()
-    quiet = now - redispatch_grace()
+    # A step with no lease (its message sent, or lost with a broker that went away) is sent
+    # again once it has been quiet for a lease's length: a duplicate message is harmless, as
+    # only one claim can win.
+    quiet = now - timedelta(seconds=setting("LEASE_SECONDS"))
     # An Everything export waits for its parts, which the sweeper looks after one by one.
     waiting = ExportJob.objects.filter(platform_id=EVERYTHING, status=Status.FETCHING)
     count = sum(1 for parent_id in waiting.values_list("id", flat=True) if parts_check(parent_id, dispatch=dispatch))

@@ -44,6 +44,8 @@ class PlatformAdmin(admin.ModelAdmin):
         if budget is None:
             return "—"
         state = budget.state()
+        if state is None:
+            return "unreachable (Redis is down?)"
         text = (
             f"{state['used']:,} used, {state['left']:,} left of {state['requests']:,} per {state['window_seconds']:,} s"
         )

@@ -8,9 +8,9 @@ atomic across processes). The size comes from the `Platform` row: `rate_limit_pe
 over windows of `rate_window_seconds`, plus `daily_units` where the platform counts quota units.
 
 - **Adapting down.** The platform's own headers may say less is left than we think (another app on
-  the same key, a lower limit than configured): `x-ratelimit-remaining` takes the difference out
-  of the window, and a wait the platform asks for (the extractor's `wait_seconds`: Reddit's reset,
-  Meta's usage percentages) holds the whole platform, every worker, until it passes.
+  the same key, a lower limit than configured): a wait they ask for (the extractor's
+  `wait_seconds`: nothing left until Reddit's or GitHub's reset, Meta's usage percentages) holds
+  the whole platform, every worker, until it passes.
 - **Daily units** are counted per quota day (YouTube's resets at midnight Pacific); when they are
   spent, callers wait for the reset, and the time is kept where the job page can show it.
 - **Fair turns.** When the budget is the bottleneck, callers queue in Redis ordered by when their
@@ -20,6 +20,7 @@ over windows of `rate_window_seconds`, plus `daily_units` where the platform cou
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -31,10 +32,16 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from redis.exceptions import RedisError
 
 from platforms.retry import MAX_PAUSE_SECONDS
+
+log = logging.getLogger(__name__)
+# What a budget that cannot be reached raises (Redis down or restarting).
+UNREACHABLE = (RedisError, StorageError, OSError)
 
 NAMESPACE = "starexport-budget"
 POLL_SECONDS = 0.05
@@ -42,6 +49,8 @@ POLL_SECONDS = 0.05
 ALIVE_MS = 3000
 # How long a user's last turn is remembered; older than this, the user counts as never served.
 SERVED_TTL = 86400
+# A user whose last request is this old has gone idle: the next one starts a new count.
+IDLE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -126,12 +135,23 @@ class Budget:
         prefix = f"{NAMESPACE}:{slug}"
         self.k_queue, self.k_served = f"{prefix}:queue", f"{prefix}:served"
         self.k_hold, self.k_spent = f"{prefix}:hold", f"{prefix}:spent-until"
+        self.k_count, self.k_pressed = f"{prefix}:count", f"{prefix}:pressed"
 
     # --- taking ----------------------------------------------------------------------------------
     def take(self, who: str, *, units: int = 0) -> float:
         """Wait until this request may go (the day's units, the platform's hold, the user's turn,
-        the window); returns the seconds waited."""
+        the window); returns the seconds waited.
+
+        A budget that cannot be reached (Redis restarting) lets the request go: an export must
+        not fail because its pacing is down, and the platform's own 429s are still retried."""
         started = self.clock()
+        try:
+            return self._take(who, units, started)
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s); going on without it", self.slug, exc)
+            return self.clock() - started
+
+    def _take(self, who: str, units: int, started: float) -> float:
         if units and self.size.daily_units:
             self._take_units(units)
         if self.redis is None:
@@ -150,13 +170,32 @@ class Budget:
                     self.sleep(min(hold, 1.0))
                     continue
                 if self.window.hit(self.item, self.slug):
-                    self.redis.hset(self.k_served, who, repr(self.clock()))
-                    self.redis.expire(self.k_served, SERVED_TTL)
+                    self._served(who)
                     return self.clock() - started
+                self._pressed()
                 self.sleep(min(1.0, max(POLL_SECONDS, self._until_free())))
         finally:
             self.redis.zrem(self.k_queue, place)
             self.redis.delete(f"{self.k_queue}:{place}")
+
+    def _pressed(self) -> None:
+        """The head of the queue found the window full: the budget is the bottleneck now
+        (remembered for a window, so that a glance between two turns still sees it)."""
+        self.redis.set(self.k_pressed, "1", ex=max(1, self.size.window))
+
+    def _served(self, who: str) -> None:
+        """Remember the turn, and count the user's requests since it last went idle (the ETA's
+        measure of how far a job has come)."""
+        now = self.clock()
+        last = self.redis.hget(self.k_served, who)
+        pipe = self.redis.pipeline()
+        if not last or now - float(last) > IDLE_SECONDS:
+            pipe.hset(self.k_count, who, 0)
+        pipe.hincrby(self.k_count, who, 1)
+        pipe.hset(self.k_served, who, repr(now))
+        pipe.expire(self.k_served, SERVED_TTL)
+        pipe.expire(self.k_count, SERVED_TTL)
+        pipe.execute()
 
     def _queue_head(self, who: str, place: str) -> str | None:
         """Join (or stay in) the queue, ranked by when `who` was last served; the head's place."""
@@ -194,21 +233,24 @@ class Budget:
         """Adapt down to what the platform's headers say is left."""
         if not headers:
             return
-        lower = {str(k).lower(): v for k, v in headers.items()}
-        if platform_wait is not None:
-            try:
-                wait = float(platform_wait(dict(headers)))
-            except (TypeError, ValueError):
-                wait = 0.0
-            if wait > 0:
-                self.hold(wait)
         try:
-            remaining = float(lower.get("x-ratelimit-remaining", "nan"))
-        except ValueError:
+            self._observe(headers, platform_wait)
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s)", self.slug, exc)
+
+    def _observe(self, headers: Mapping[str, str], platform_wait: Callable[[dict], float] | None) -> None:
+        # Each extractor reads its platform's own headers (Reddit's and GitHub's remaining and
+        # reset, Meta's usage percentages) into a wait; here that wait holds every worker. Taking
+        # "remaining" out of our moving window instead would block it for a whole window, long
+        # after the platform's own reset.
+        if platform_wait is None:
             return
-        left = self.window.get_window_stats(self.item, self.slug).remaining
-        if remaining == remaining and remaining < left:
-            self.window.hit(self.item, self.slug, cost=max(1, int(left - max(0.0, remaining))))
+        try:
+            wait = float(platform_wait(dict(headers)))
+        except (TypeError, ValueError):
+            wait = 0.0
+        if wait > 0:
+            self.hold(wait)
 
     def hold(self, seconds: float) -> None:
         """No request to this platform, from any worker, for `seconds`."""
@@ -237,8 +279,16 @@ class Budget:
         self._mark_spent(resets_at)
 
     # --- what people read ------------------------------------------------------------------------
-    def state(self) -> dict:
-        """Used, left and when the window frees up; units of the day; users waiting; the hold."""
+    def state(self) -> dict | None:
+        """Used, left and when the window frees up; units of the day; users waiting; the hold.
+        None when the budget cannot be reached."""
+        try:
+            return self._state()
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s)", self.slug, exc)
+            return None
+
+    def _state(self) -> dict:
         stats = self.window.get_window_stats(self.item, self.slug)
         used = self.size.requests - stats.remaining
         state = {
@@ -264,18 +314,52 @@ class Budget:
                 state["spent_until"] = _at(float(spent))
         return state
 
+    def share(self, who: str) -> dict | None:
+        """For the ETA: the user's requests since it went idle, how many users are drawing from
+        the budget now, and whether the budget is the bottleneck. None without Redis."""
+        if self.redis is None:
+            return None
+        try:
+            now = self.clock()
+            served = self.redis.hgetall(self.k_served)
+            count = self.redis.hget(self.k_count, who)
+            stats = self.window.get_window_stats(self.item, self.slug)
+            waiting_users = self.waiting_users()
+            pressed = bool(self.redis.exists(self.k_pressed))
+        except UNREACHABLE:
+            return None
+        # Users waiting for a turn now, or served within a few rounds of turns (a busy machine
+        # may keep one from asking for a while), share the budget now.
+        recent = min(max(30.0, 5 * len(served) * self.size.window / self.size.requests), self.size.window)
+        active = {user for user, at in served.items() if now - float(at) <= recent} | waiting_users
+        return {
+            "requests": int(count or 0),
+            "users": max(1, len(active)),
+            # Requests waited for a turn lately, or the window is (nearly) full: the budget sets
+            # the pace.
+            "bottleneck": pressed or bool(waiting_users) or stats.remaining <= self.size.requests // 10,
+        }
+
+    @property
+    def per_second(self) -> float:
+        """The rate the budget lets through, its window's slack included."""
+        return self.size.requests / self.item.get_expiry()
+
     def waiting(self) -> int:
         """Users with a request waiting for a token."""
+        return len(self.waiting_users())
+
+    def waiting_users(self) -> set[str]:
         if self.redis is None:
-            return 0
-        return len({place.rsplit("|", 1)[0] for place in self.redis.zrange(self.k_queue, 0, -1)})
+            return set()
+        return {place.rsplit("|", 1)[0] for place in self.redis.zrange(self.k_queue, 0, -1)}
 
     def clear(self) -> None:
         """Forget every count (tests; an operator after raising a limit)."""
         self.window.clear(self.item, self.slug)
         self.units.clear(self.units_item, self.slug, "units", quota_day(self.clock(), self.size.quota_timezone)[0])
         if self.redis is not None:
-            self.redis.delete(self.k_queue, self.k_served, self.k_hold, self.k_spent)
+            self.redis.delete(self.k_queue, self.k_served, self.k_hold, self.k_spent, self.k_count, self.k_pressed)
 
 
 def is_api_request(url: str, api_base: str) -> bool:
@@ -317,7 +401,10 @@ def budget_for(slug: str) -> Budget | None:
     budget = None
     if platform is not None and available(slug):  # not "Everything", which is no platform of its own
         zone = getattr(get_extractor(slug), "quota_timezone", "UTC")
-        budget = Budget(slug, size_of(platform, zone))
+        try:
+            budget = Budget(slug, size_of(platform, zone))
+        except UNREACHABLE as exc:
+            log.warning("the %s request budget is unreachable (%s); going on without it", slug, exc)
     _cache[slug] = (now, budget)
     return budget
 

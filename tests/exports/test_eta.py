@@ -119,3 +119,27 @@ def test_the_admin_shows_each_platforms_budget(platforms, budgets, client):
     assert "2 used, 998 left of 1,000 per 600 s" in listing
     detail = client.get("/admin/platforms/platform/youtube/change/").content.decode()
     assert "units today 0 of 10,000" in detail, detail[detail.find("Budget now") :][:400]
+
+
+def test_where_the_budget_is_the_bottleneck_the_eta_is_the_requests_left_at_the_users_share(
+    owner, make_user, connect, budgets, settings
+):
+    from platforms.client import budget_owner
+    from platforms.models import Platform
+
+    Platform.objects.filter(slug="reddit").update(rate_limit_per_hour=600, rate_window_seconds=60)  # 10 a minute
+    settings.STAREXPORT = {**settings.STAREXPORT, "BUDGET_MARGIN_SECONDS": 0}
+    budget = budgets("reddit")
+    connect(owner, "reddit", token="ivy-reddit-token")
+    for _ in range(4):
+        budget.take(budget_owner("ivy-reddit-token"))
+    for _ in range(6):
+        budget.take("another user")  # the window is full now: the budget is the bottleneck
+    job = running_job(owner, progress=40, seconds_ago=60)  # half of the fetch after 4 requests
+    body = client_for(owner).get(f"/exports/{job.id}/status.json").json()
+    # 4 requests still to make, one turn in two (two users), 10 requests a minute: 48 s.
+    assert body["eta_seconds"] == 48
+    assert (
+        "Reddit allows 10 requests a minute for this site"
+        in client_for(owner).get(f"/exports/{job.id}/").content.decode()
+    )

@@ -166,17 +166,22 @@ def test_users_take_turns_when_the_budget_is_the_bottleneck(fresh):
 
 
 def test_the_budget_adapts_down_to_what_the_platforms_headers_say_is_left(fresh):
+    """Reddit's headers say nothing is left until its reset: every worker holds until then."""
     budget = fresh("adapt", Size(100, 60), margin=0)
     budget.take("someone")
-    assert budget.state()["left"] == 99
-    budget.observe({"X-Ratelimit-Remaining": "10.0", "X-Ratelimit-Reset": "300"})
-    assert budget.state()["left"] == 10
-    # A wait the platform asks for holds every worker, not just the one that read it.
-    budget.observe({"x-wait": "1"}, platform_wait=lambda headers: 0.5)
+    budget.observe(
+        {"X-Ratelimit-Remaining": "12.0", "X-Ratelimit-Reset": "30"}, platform_wait=get_extractor("reddit").wait_seconds
+    )
+    assert budget.state()["held_until"] is None  # something is left: no reason to wait
+    budget.observe(
+        {"X-Ratelimit-Remaining": "0.0", "X-Ratelimit-Reset": "1"}, platform_wait=get_extractor("reddit").wait_seconds
+    )
     assert budget.state()["held_until"] is not None
     started = time.monotonic()
     budget.take("someone else")
-    assert time.monotonic() - started >= 0.3
+    assert 1.0 <= time.monotonic() - started <= 3.0
+    # The window itself is untouched: the hold ends at the platform's reset, not a window later.
+    assert budget.state()["left"] == 98
 
 
 def test_youtube_pauses_when_the_days_units_are_spent_and_resumes_at_the_reset(live_sandbox, fresh, settings):
@@ -225,3 +230,28 @@ def test_an_api_client_takes_a_token_before_every_request(live_sandbox, fresh):
     for _ in range(3):
         client.get(Request(url="/user"))
     assert budget.state()["used"] == 3
+
+
+def test_a_budget_that_cannot_be_reached_lets_requests_go_rather_than_fail_the_export(live_sandbox):
+    from tests.conftest import free_port
+
+    server = live_sandbox()
+    down = Budget("github", Size(1, 60), url=f"redis://127.0.0.1:{free_port()}/0")
+    client = ApiClient(
+        get_extractor("github"), base_url=f"{server.base_url}/github", token=mint_token("github", "demo"), budget=down
+    )
+    for _ in range(2):
+        assert client.get(Request(url="/user")).status_code == 200
+    assert down.state() is None
+
+
+def test_the_sandbox_command_takes_app_limits_as_slug_count_and_seconds():
+    from django.core.management import CommandError
+
+    from platforms.management.commands.sandbox import Command
+
+    parser = Command().create_parser("manage.py", "sandbox")
+    options = parser.parse_args(["--app-limit", "reddit=100/60", "--app-limit", "github=5000/3600"])
+    assert dict(options.app_limit) == {"reddit": [100, 60.0], "github": [5000, 3600.0]}
+    with pytest.raises(CommandError, match="expected SLUG=N/SECONDS"):
+        parser.parse_args(["--app-limit", "reddit=lots"])

@@ -135,8 +135,9 @@ class RelWorker(Worker):
         self.workdir = workdir
         self.log = None
 
-    def start(self, concurrency: int = 2) -> None:
+    def start(self, concurrency: int = 2, queues: str = "") -> None:
         self.concurrency = concurrency
+        self.queues = queues or getattr(self, "queues", "")
         self.log_path = ROOT / "var" / f"worker-{self.name}.log"
         mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "a")
@@ -144,7 +145,8 @@ class RelWorker(Worker):
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "celery"), "-A", "starexport", "worker", "-l", "INFO",
              f"--concurrency={concurrency}", "-n", f"{self.name}@%h", "--without-gossip", "--without-mingle",
-             "-B", "--scheduler", "celery.beat:PersistentScheduler", "-s", str(self.workdir / f"beat-{self.name}")],
+             "-B", "--scheduler", "celery.beat:PersistentScheduler", "-s", str(self.workdir / f"beat-{self.name}"),
+             *(["-Q", self.queues] if self.queues else [])],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -258,9 +260,9 @@ def start_worker(django_db_setup, tmp_path):
     """`start_worker(env, concurrency=2)` starts a RelWorker; every one is stopped after the test."""
     workers: list[RelWorker] = []
 
-    def start(env: dict, *, concurrency: int = 2, name: str = "") -> RelWorker:
+    def start(env: dict, *, concurrency: int = 2, name: str = "", queues: str = "") -> RelWorker:
         worker = RelWorker(env, name or f"rel-{uuid.uuid4().hex[:8]}", tmp_path / "workers")
-        worker.start(concurrency)
+        worker.start(concurrency, queues=queues)
         workers.append(worker)
         return worker
 
@@ -301,6 +303,11 @@ KNOB_DEFAULTS = {
     "truncate_rate": 0.0,
     "slow_body_ms": 0,
     "media_bytes": 0,
+    "app_limits": {},
+    "youtube_daily_units": 0,
+    "youtube_day_seconds": 0,
+    "records": 12,
+    "page_size": 5,
 }
 
 
@@ -338,6 +345,19 @@ def session_worker(request):
         if cached and isinstance(cached[0], Worker):
             return cached[0]
     return None
+
+
+@pytest.fixture
+def rig(transactional_db, sole_sweeper, sandbox_process, settings):
+    """The sandbox process as the installation's, the platforms seeded, its knobs reset before and
+    after (the load runs' set-up)."""
+    from tests.conftest import seed_platforms
+
+    settings.STAREXPORT_SANDBOX = sandbox_process
+    seed_platforms()
+    sandbox_reset(sandbox_process)
+    yield sandbox_process
+    sandbox_reset(sandbox_process)
 
 
 @pytest.fixture(scope="module")

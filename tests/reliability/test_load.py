@@ -17,8 +17,8 @@ import requests
 from benchmarks.web import parse_wrk
 from exports import jobs, links
 from exports.models import ExportJob, MediaFile
-from tests.conftest import ROOT, free_port, seed_platforms, wait_for, wait_for_job
-from tests.reliability.conftest import broker_at, reliability_env, sandbox_reset
+from tests.conftest import ROOT, free_port, wait_for, wait_for_job
+from tests.reliability.conftest import broker_at, reliability_env
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.load]
 
@@ -26,15 +26,6 @@ USERS, JOBS_PER_USER = 10, 5
 # wrk's run length; 30 s in the load run, shorter for a quick look (STAREXPORT_WRK_SECONDS=5).
 WRK_SECONDS = int(os.environ.get("STAREXPORT_WRK_SECONDS", "30"))
 P99_TARGET_MS = 100.0
-
-
-@pytest.fixture
-def rig(transactional_db, sole_sweeper, sandbox_process, settings):
-    settings.STAREXPORT_SANDBOX = sandbox_process
-    seed_platforms()
-    sandbox_reset(sandbox_process)
-    yield sandbox_process
-    sandbox_reset(sandbox_process)
 
 
 @pytest.fixture
