@@ -319,6 +319,17 @@ def s3_server():
     proc.wait(10)
 
 
+def pytest_collection_modifyitems(config, items):
+    # Load tests take minutes: a plain `make test` skips them, `make reliability` runs them
+    # (`-m load`, or `-m "load or not load"`).
+    if config.getoption("markexpr"):
+        return
+    skip = pytest.mark.skip(reason="a load test: select it with -m load (make reliability)")
+    for item in items:
+        if item.get_closest_marker("load"):
+            item.add_marker(skip)
+
+
 def pytest_configure(config):
     """A transactional test ends by emptying every table (TRUNCATE), while a real worker may still
     be writing what follows a finished job (its email, webhooks, library rows). PostgreSQL then

@@ -49,21 +49,7 @@ def figure(request):
         (FIGURES / f"{name}.json").write_text(json.dumps(rows, indent=2))
 
 
-# --- marks ---------------------------------------------------------------------------------------
-def pytest_configure(config):
-    config.addinivalue_line("markers", "load: a long reliability run (minutes); skipped unless -m selects it")
-
-
-def pytest_collection_modifyitems(config, items):
-    # Load tests take minutes: a plain `make test` skips them, `-m "load or not load"` runs them.
-    if config.getoption("markexpr"):
-        return
-    skip = pytest.mark.skip(reason="a load test: select it with -m load (make reliability)")
-    for item in items:
-        if item.get_closest_marker("load"):
-            item.add_marker(skip)
-
-
+# --- marks (the `load` mark and its skipping are in tests/conftest.py) ----------------------------
 def reproduce_command(node) -> str:
     marks = "-m load " if node.get_closest_marker("load") else ""
     return f"make test PYTEST_ARGS=\"{marks}'{node.nodeid}'\""
