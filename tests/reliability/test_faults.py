@@ -192,6 +192,7 @@ def test_a_worker_killed_while_writing_the_archive_finishes_it_from_stored_media
     measured("archive size (MB)", round(job.archive_size / 2**20, 1))
 
 
+@pytest.mark.load  # minutes of broker and database faults: make reliability
 def test_a_redis_restart_mid_download_loses_queued_tasks_yet_the_job_finishes(
     frank, rig, fault_redis, fault_worker, measured
 ):
@@ -210,6 +211,7 @@ def test_a_redis_restart_mid_download_loses_queued_tasks_yet_the_job_finishes(
     assert_complete_once(job, "reddit")
 
 
+@pytest.mark.load  # minutes of broker and database faults: make reliability
 def test_a_job_created_while_redis_is_down_runs_once_redis_is_back(frank, rig, fault_redis, fault_worker, measured):
     """Create an export while the broker is down; the sweeper queues it once Redis is back."""
     fault_redis.stop()
@@ -250,6 +252,7 @@ def test_the_export_form_with_the_broker_down_shows_the_created_job(frank, rig, 
     assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
 
 
+@pytest.mark.load  # minutes of broker and database faults: make reliability
 def test_postgresql_connections_dropped_mid_download_do_not_lose_the_job(frank, rig, fault_worker, measured):
     """pg_terminate_backend on every worker connection mid-download: the job ends, never stuck."""
     from django.db import connection
@@ -304,7 +307,11 @@ PLATFORM_FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", PLATFORM_FAULTS)
+@pytest.mark.parametrize(
+    "fault",
+    # The slow-body run takes long by design: make reliability.
+    [pytest.param(f, marks=pytest.mark.load) if f == "slow-bodies" else f for f in PLATFORM_FAULTS],
+)
 def test_a_misbehaving_platform_still_gives_a_complete_export(frank, rig, fault, measured):
     """Sandbox fault knobs on a real worker: the export still has every record and every file."""
     label, knobs = PLATFORM_FAULTS[fault]
@@ -328,6 +335,7 @@ def next_claim(job_id, after: int) -> ExportJob | None:
     return jobs.exclude(status="fetching", step_attempts__lte=after).first()
 
 
+@pytest.mark.load  # minutes of broker and database faults: make reliability
 def test_a_step_that_kills_its_worker_every_time_fails_the_job_after_the_attempt_cap(
     solo, rig, make_user, connect, own_redis, start_worker, sandbox_process, measured
 ):
