@@ -101,6 +101,13 @@ def running_jobs_check(owner) -> None:
         )
 
 
+def job_for_request(owner, request_key: str) -> ExportJob | None:
+    """The job a submitted form already started (a double click, a resent POST). Call inside the
+    transaction that creates the job: the owner's row lock makes a second submit wait."""
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    return ExportJob.objects.filter(owner=owner, options__request_key=request_key).first()
+
+
 def export_job_create(
     *,
     owner,
@@ -149,9 +156,7 @@ def export_job_create(
 
     with transaction.atomic():
         if request_key:
-            # The owner's row lock makes a second submit of the same form wait for the first.
-            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-            earlier = ExportJob.objects.filter(owner=owner, options__request_key=request_key).first()
+            earlier = job_for_request(owner, request_key)
             if earlier is not None:
                 return earlier
             clean["request_key"] = request_key
@@ -218,8 +223,7 @@ def everything_job_create(
     kept = {k: v for k, v in (options or {}).items() if k in ("date_from", "date_to", "max_records", "scheduled")}
     with transaction.atomic():
         if request_key:
-            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-            earlier = ExportJob.objects.filter(owner=owner, options__request_key=request_key).first()
+            earlier = job_for_request(owner, request_key)
             if earlier is not None:
                 return earlier
             kept["request_key"] = request_key
