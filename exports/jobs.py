@@ -84,6 +84,11 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
             raise ExportRequestError("Max records must be a whole number.", field="max_records") from None
         if max_records < 1:
             raise ExportRequestError("Max records must be at least 1.", field="max_records")
+        limit = setting("MAX_RECORDS_LIMIT")
+        if max_records > limit:
+            raise ExportRequestError(
+                f"Ask for at most {limit:,} records, or leave it empty for everything.", field="max_records"
+            )
         clean["max_records"] = max_records
     return clean
 

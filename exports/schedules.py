@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from accounts.tokens import connection_state
 from exports import jobs
 from exports.models import EVERYTHING, ExportSchedule
 from platforms.models import Platform
@@ -38,6 +39,7 @@ def schedule_save(
         raise jobs.ExportRequestError(f"Unknown platform {platform_slug!r}.", field="platform")
     if frequency not in ExportSchedule.Frequency.values:
         raise jobs.ExportRequestError(f"Unknown frequency {frequency!r}.", field="frequency")
+    connection_required(owner, platform)
     include_media = include_media and platform.supports_media
     with transaction.atomic():
         schedule, _ = ExportSchedule.objects.update_or_create(
@@ -62,6 +64,23 @@ def schedule_save(
             schedule.periodic_task = task
             schedule.save(update_fields=["periodic_task"])
     return schedule
+
+
+def connection_required(owner, platform: Platform) -> None:
+    """A schedule for a platform that is not connected could only fail: refuse to save it."""
+    if platform.slug == EVERYTHING:
+        others = Platform.objects.filter(enabled=True).exclude(slug=EVERYTHING)
+        if not any(connection_state(owner, p) == "connected" for p in others):
+            raise jobs.ExportRequestError(
+                "Connect at least one platform first: an Everything schedule would have nothing to export.",
+                field="platform_slug",
+            )
+        return
+    if connection_state(owner, platform) != "connected":
+        raise jobs.ExportRequestError(
+            f"{platform.display_name} is not connected; connect it first (a schedule for it could only fail).",
+            field="platform_slug",
+        )
 
 
 def schedule_delete(schedule: ExportSchedule) -> None:

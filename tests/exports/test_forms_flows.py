@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from exports import links
+from exports import jobs, links, schedules
 from exports.models import ExportJob, ExportSchedule
 from platforms.facebook.extractor import graph_error
 
@@ -128,3 +128,20 @@ def test_labels_come_before_their_checkboxes(alice_client):
     for label in re.findall(r'<label class="check"[^>]*>(.*?)</label>', html, re.S):
         assert label.strip().startswith("<span>"), label
         assert label.index("<span>") < label.index("<input")
+
+
+def test_the_record_limit_and_the_connection_are_checked_by_the_services_too(alice, settings):
+    """The command line and the API reach the services without the web form: they refuse the same."""
+    settings.STAREXPORT = {**settings.STAREXPORT, "MAX_RECORDS_LIMIT": 50_000}
+    with pytest.raises(jobs.ExportRequestError, match="at most 50,000 records"):
+        jobs.export_job_create(owner=alice, platform_slug="reddit", options={"max_records": 10**23}, enqueue=False)
+    with pytest.raises(jobs.ExportRequestError, match="GitHub is not connected"):
+        schedules.schedule_save(owner=alice, platform_slug="github", frequency="weekly")
+    assert not ExportJob.objects.filter(owner=alice).exists()
+    assert not ExportSchedule.objects.exists()
+
+
+def test_an_everything_schedule_needs_one_connected_platform(make_user, platforms):
+    nobody = make_user("nobody")
+    with pytest.raises(jobs.ExportRequestError, match="Connect at least one platform"):
+        schedules.schedule_save(owner=nobody, platform_slug="all", frequency="weekly")
