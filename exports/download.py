@@ -31,6 +31,8 @@ import requests
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
@@ -39,6 +41,7 @@ from exports.writer import MediaRefused, disk_problem, media_verify_and_store
 from platforms import budget as budgets
 from platforms.base import DownloadFailed
 from platforms.client import guarded_session, same_origin, sandbox_origin
+from platforms.outage import DOWN_STATUSES, Pause, health_for
 from platforms.registry import get_extractor
 from platforms.retry import RETRY_STATUSES, RetryPolicy, single_request
 
@@ -64,6 +67,15 @@ class Outcome:
     ext: str = ""
     stored_name: str = ""
     extra: dict | None = None  # what post-processing learned about the file (merged audio, ...)
+    paused: Pause | None = None  # not tried: the platform looks down; the file waits for it
+
+
+class PlatformPaused(Exception):
+    """The platform looks down: the file is put back untouched until the pause ends."""
+
+    def __init__(self, pause: Pause):
+        super().__init__(f"paused until {pause.until}")
+        self.pause = pause
 
 
 @dataclass
@@ -132,6 +144,7 @@ class Downloader:
         self.timeout = timeout or conf["HTTP_TIMEOUT"]
         self.policy = RetryPolicy(self.attempts)
         self.platform_wait = get_extractor(platform.slug).wait_seconds
+        self.health = health_for(platform.slug)
         self.session = session or guarded_session(retries=single_request(), pool_maxsize=max(10, self.concurrency))
         self.storage = storage or default_storage
         self.sleep = sleep
@@ -169,6 +182,11 @@ class Downloader:
 
         def one(group: list[MediaFile]) -> None:
             first, *same = group
+            pause = self.health.paused()
+            if pause is not None:  # the platform looks down: the files wait, untried
+                for media_file in group:
+                    self.save_outcome(media_file, Outcome(False, paused=pause))
+                return
             outcome = self.download_and_save(first, twins=twins)
             for media_file in same:
                 self.save_outcome(media_file, outcome)
@@ -240,6 +258,17 @@ class Downloader:
         """The file's result in one UPDATE."""
         fields = ["status", "lease_until", "last_error"]
         media_file.lease_until = None
+        if outcome.paused is not None:
+            # Back in the queue as it was: the claim's attempt is handed back, and the step line
+            # (not the failures list) says why it waits.
+            MediaFile.objects.filter(id=media_file.id).update(
+                status=MediaFile.Status.PENDING,
+                lease_until=None,
+                attempts=Greatest(F("attempts") - 1, Value(0)),
+                updated_at=timezone.now(),
+            )
+            media_file.status = MediaFile.Status.PENDING
+            return
         if outcome.ok:
             media_file.status = MediaFile.Status.DONE
             media_file.last_error = ""
@@ -282,6 +311,7 @@ class Downloader:
         )
         partial.parent.mkdir(parents=True, exist_ok=True)
         url = media_file.source_url
+        keep_partial = False
         try:
             streamed = self.fetch_with_retries(
                 url, partial, refresh=lambda: self.refresh_url(media_file) if self.refresh_url else None
@@ -295,14 +325,19 @@ class Downloader:
             outcome = self.verify_and_store(media_file, partial, streamed=streamed)
             outcome.extra = extra
             return outcome
+        except PlatformPaused as paused:
+            # What arrived is kept: the file resumes from there once the platform answers again.
+            keep_partial = True
+            return Outcome(False, paused=paused.pause)
         except DownloadFailed as failure:
             return Outcome(False, failure.reason.removeprefix("expired:").strip())
         except Exception as exc:  # a file never takes the job down: it is recorded as failed
             log.exception("download of %s failed", url)
             return Outcome(False, f"unexpected error: {exc}")
         finally:
-            # A final outcome either way; only a worker that dies leaves the partial to resume.
-            partial.unlink(missing_ok=True)
+            # A final outcome either way; only a worker that dies, or a pause, leaves the partial.
+            if not keep_partial:
+                partial.unlink(missing_ok=True)
 
     def fetch_companion(self, url: str, dest: Path) -> None:
         """Download a file that belongs with a media file (an audio track) under the same rules:
@@ -315,6 +350,9 @@ class Downloader:
         counts as an attempt too). Raises DownloadFailed, its reason saying how many attempts."""
         refreshed = False
         for attempt in range(1, self.policy.attempts + 1):
+            pause = self.health.paused()
+            if pause is not None:
+                raise PlatformPaused(pause)
             try:
                 return self.fetch(url, dest)
             except DownloadFailed as failure:
@@ -331,6 +369,9 @@ class Downloader:
                     raise
                 if attempt == self.policy.attempts:
                     raise DownloadFailed(f"{failure.reason} ({self.policy.gave_up(attempt)})") from failure
+                pause = self.health.paused()
+                if pause is not None:  # this failure was one too many: the platform looks down
+                    raise PlatformPaused(pause) from failure
                 self.sleep(
                     self.policy.delay(attempt, getattr(failure, "headers", None), platform_wait=self.platform_wait)
                 )
@@ -435,7 +476,9 @@ class Downloader:
             except requests.RequestException as exc:
                 if "InvalidIPAddress" in type(exc).__name__ or "Forbidden IP" in str(exc):
                     raise DownloadFailed(f"refused to connect to a private address ({exc})") from exc
+                self.health.record(False)
                 raise DownloadFailed(f"could not connect ({type(exc).__name__})", retryable=True) from exc
+            self.health.record(response.status_code not in DOWN_STATUSES)
             if response.is_redirect:
                 location = response.headers.get("Location", "")
                 response.close()

@@ -13,7 +13,9 @@ here. The sweeper that hands dead workers' steps to live ones is here too.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import random
+import time
+from datetime import UTC, datetime, timedelta
 
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,10 +35,11 @@ from exports.downloading import (
     media_held_until,
 )
 from exports.fetch import job_after_fetch, job_fetch
-from exports.models import EVERYTHING, ExportJob
+from exports.models import EVERYTHING, ExportJob, MediaFile
 from exports.notify import job_notify
 from exports.progress import DOWNLOAD_SHARE, FETCH_SHARE_WITH_MEDIA
 from platforms.base import ExtractorError
+from platforms.outage import Pause
 
 log = logging.getLogger(__name__)
 Status = ExportJob.Status
@@ -161,14 +164,33 @@ def chunk_step(job_id, media_file_ids: list[int], *, dispatch, on_progress=None)
     job = ExportJob.objects.select_related("platform", "owner").filter(id=job_id).first()
     if job is None or job.status != Status.DOWNLOADING:
         return None
+    downloader = downloader_for(job)
     with lease_kept(job, files=True):
-        media_download_many(job, media_file_ids, downloader=downloader_for(job), on_progress=on_progress)
+        media_download_many(job, media_file_ids, downloader=downloader, on_progress=on_progress)
+    # Files put back untried because the platform looked down: the chunk comes back for them
+    # once the pause is over (which may already be the case).
+    if job.media_files.filter(id__in=media_file_ids, status=MediaFile.Status.PENDING).exists():
+        return downloads_pause(job, downloader.health.paused())
     held = media_held_until(job, media_file_ids)
     if held is not None:
         return max(5.0, (held - timezone.now()).total_seconds() + 1)
     if downloads_finish_if_done(job):
         dispatch.step(job)
     return None
+
+
+def downloads_pause(job: ExportJob, pause: Pause | None) -> float:
+    """The platform looks down: say so on the job and hold its lease past the pause, so the
+    sweeper leaves it alone while its chunks wait; returns how long the chunk should wait."""
+    if pause is None:  # over already: straight back to work
+        return random.uniform(0.2, 1.0)
+    until = datetime.fromtimestamp(pause.until, UTC) + redispatch_grace()
+    ExportJob.objects.filter(id=job.id, status=Status.DOWNLOADING).update(
+        step=pause.sentence(job.platform.display_name)[:255],
+        lease_until=Greatest(Coalesce("lease_until", Value(until)), Value(until)),
+        updated_at=timezone.now(),
+    )
+    return pause.seconds_left + random.uniform(0.5, 2.0)
 
 
 def archive_step(job_id, *, dispatch, task_id: str | None = None) -> ExportJob | None:
@@ -253,8 +275,11 @@ def _steps_inline(job: ExportJob, inline: Inline, report) -> None:
             inline.pending_chunks = []
             download_step(job.id, dispatch=inline)
             for chunk in inline.pending_chunks:
-                if chunk_step(job.id, chunk, dispatch=inline, on_progress=report) is not None:
-                    raise ExtractorError("Some media files are held by another worker; try the export again later.")
+                while (wait := chunk_step(job.id, chunk, dispatch=inline, on_progress=report)) is not None:
+                    if media_held_until(job, chunk) is not None:
+                        raise ExtractorError("Some media files are held by another worker; try the export again later.")
+                    report()
+                    time.sleep(wait)  # the platform looked down: this process waits out the pause
             job.refresh_from_db()
             report()
         if job.parent_id and job.status == Status.ARCHIVING:

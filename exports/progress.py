@@ -10,6 +10,7 @@ from django.template.defaultfilters import filesizeformat
 
 from exports.claims import job_renew_lease
 from exports.models import ExportJob, MediaFile
+from platforms.outage import health_for
 
 Status = ExportJob.Status
 
@@ -74,7 +75,8 @@ def job_live_view(job: ExportJob) -> ExportJob:
         for name, value in media_counters(job).items():
             setattr(job, name, value)
         job.progress = download_share(job)
-        job.step = media_step_text(job)
+        pause = health_for(job.platform_id).paused()
+        job.step = pause.sentence(job.platform.display_name) if pause else media_step_text(job)
     return job
 
 

@@ -323,6 +323,13 @@ STAREXPORT = {
     "LINK_DAYS": env.int("STAREXPORT_LINK_DAYS", default=7),
     "MAX_PAGES_PER_RESOURCE": env.int("STAREXPORT_MAX_PAGES", default=1000),
     # The largest "at most this many records" a person may ask for.
+    # A platform whose last OUTAGE_REQUESTS requests all failed (5xx, timeouts) is paused for
+    # every job, first for OUTAGE_PAUSE_SECONDS, doubled after each failed try up to the maximum;
+    # after OUTAGE_GIVE_UP_SECONDS without an answer its files fail with their reasons.
+    "OUTAGE_REQUESTS": env.int("STAREXPORT_OUTAGE_REQUESTS", default=8),
+    "OUTAGE_PAUSE_SECONDS": env.float("STAREXPORT_OUTAGE_PAUSE_SECONDS", default=30.0),
+    "OUTAGE_MAX_PAUSE_SECONDS": env.float("STAREXPORT_OUTAGE_MAX_PAUSE_SECONDS", default=600.0),
+    "OUTAGE_GIVE_UP_SECONDS": env.float("STAREXPORT_OUTAGE_GIVE_UP_SECONDS", default=1800.0),
     "MAX_RECORDS_LIMIT": env.int("STAREXPORT_MAX_RECORDS_LIMIT", default=1_000_000),
     # Uploaded official archives: the largest accepted, and the size of each piece the browser sends.
     "UPLOAD_MAX_BYTES": env.int("STAREXPORT_UPLOAD_MAX_BYTES", default=20 * 1024**3),

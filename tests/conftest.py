@@ -80,8 +80,19 @@ def platform_budgets(request, settings):
     forget_cached_budgets()
     if not (request.node.get_closest_marker("django_db") or DB_FIXTURES & set(request.fixturenames)):
         settings.STAREXPORT = {**settings.STAREXPORT, "BUDGETS": False}
+    else:
+        outages_forget()
     yield
     forget_cached_budgets()
+
+
+def outages_forget() -> None:
+    """Every test starts with every platform answering: no outage carried over from another."""
+    from platforms.outage import health_reset
+    from platforms.registry import EXTRACTORS
+
+    for slug in EXTRACTORS:
+        health_reset(slug)
 
 
 @pytest.fixture

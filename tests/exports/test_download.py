@@ -281,3 +281,70 @@ def test_the_wait_between_attempts_is_the_servers_retry_after(job, sandbox, tmp_
     # At least what Retry-After asked; Reddit's own reset header may ask a second more.
     assert len(waits) == 2 and all(7.0 <= wait <= 8.0 for wait in waits), waits
     assert stats_over_http(sandbox)["requests"]["/reddit/media/busy.jpg"] == 3
+
+
+# --- a platform that looks down is paused, not spent file by file ------------------------------
+@pytest.fixture
+def outage_settings(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.STAREXPORT = {
+        **settings.STAREXPORT,
+        "DOWNLOAD_ATTEMPTS": 5,
+        "OUTAGE_REQUESTS": 4,
+        "OUTAGE_PAUSE_SECONDS": 1.5,
+    }
+
+
+def test_a_platform_that_looks_down_is_paused_instead_of_spending_every_files_attempts(job, sandbox, outage_settings):
+    from platforms.outage import health_for
+
+    files = [
+        MediaFile.objects.create(
+            job=job, media_id=f"m{i}", source_url=f"{sandbox.base_url}/reddit/media/p{i}.jpg", kind="image", ext="jpg"
+        )
+        for i in range(12)
+    ]
+    ids = [f.id for f in files]
+    sandbox.sandbox.config.fault_5xx_rate = 1.0
+    downloader = Downloader(platform=job.platform, owner_id=job.owner_id, concurrency=1, sleep=lambda s: None)
+    downloader.run(job, ids, claim=media_claim_many)
+    media_requests = sum(n for path, n in stats_over_http(sandbox)["requests"].items() if "/media/" in path)
+    # Four failed requests in a row and the platform is paused: not 12 files × 5 attempts.
+    assert media_requests == 4
+    assert set(MediaFile.objects.filter(id__in=ids).values_list("status", "attempts")) == {("pending", 0)}
+    pause = health_for("reddit").paused()
+    assert pause is not None and 0 < pause.seconds_left <= 1.5
+    assert pause.sentence("Reddit").startswith("Reddit is not answering; trying again at ")
+
+    # The platform answers again; once the pause is over every file arrives, none failed.
+    sandbox.sandbox.config.fault_5xx_rate = 0.0
+    import time
+
+    time.sleep(pause.seconds_left + 0.1)
+    downloader.run(job, ids, claim=media_claim_many)
+    assert set(MediaFile.objects.filter(id__in=ids).values_list("status", flat=True)) == {"done"}
+    assert health_for("reddit").paused() is None
+
+
+def test_a_platform_still_down_after_the_pause_is_paused_for_longer(job, sandbox, outage_settings):
+    import time
+
+    from platforms.outage import health_for
+
+    files = [
+        MediaFile.objects.create(
+            job=job, media_id=f"d{i}", source_url=f"{sandbox.base_url}/reddit/media/d{i}.jpg", kind="image", ext="jpg"
+        )
+        for i in range(3)
+    ]
+    sandbox.sandbox.config.fault_5xx_rate = 1.0
+    downloader = Downloader(platform=job.platform, owner_id=job.owner_id, concurrency=1, sleep=lambda s: None)
+    downloader.run(job, [f.id for f in files], claim=media_claim_many)
+    first = health_for("reddit").paused()
+    time.sleep(first.seconds_left + 0.1)
+    downloader.run(job, [f.id for f in files], claim=media_claim_many)
+    second = health_for("reddit").paused()
+    # One more try failed: paused again, twice as long; still nothing failed for good.
+    assert second is not None and second.until - first.until >= 2.5
+    assert stats_over_http(sandbox)["requests"]["/reddit/media/d0.jpg"] == 5
+    assert set(MediaFile.objects.filter(job=job).values_list("status", flat=True)) == {"pending"}
