@@ -41,6 +41,10 @@ class MediaCounts(Schema):
     done: int
     failed: int
     bytes: int
+    expected_bytes: int | None = Field(None, description="What the files weigh, where the platform gave sizes.")
+    expected_files: int = Field(0, description="How many files that estimate covers.")
+    bytes_per_second: int | None = Field(None, description="Download speed since the download began.")
+    retrying: int = Field(0, description="Failed files being tried again (0 outside a retry).")
 
 
 class LibraryCounts(Schema):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.tokens import decrypt, social_token
 from exports.models import ExportJob
-from exports.progress import DOWNLOAD_SHARE, FETCH_SHARE_NO_MEDIA, FETCH_SHARE_WITH_MEDIA
+from exports.progress import FETCH_SHARE_NO_MEDIA, FETCH_SHARE_WITH_MEDIA, download_span
 from platforms.budget import budget_for
 from platforms.client import budget_owner
 
@@ -76,7 +76,7 @@ def _running_estimate(job: ExportJob, now: datetime, budget) -> int | None:
         started, low = job.fetching_at, 0
         high = FETCH_SHARE_WITH_MEDIA if job.include_media else FETCH_SHARE_NO_MEDIA
     elif job.status == Status.DOWNLOADING:
-        started, low, high = job.downloading_at, FETCH_SHARE_WITH_MEDIA, FETCH_SHARE_WITH_MEDIA + DOWNLOAD_SHARE
+        started, (low, high) = job.downloading_at, download_span(job)
     else:
         return None  # the archive is written in one go, usually in seconds
     if started is None:

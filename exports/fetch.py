@@ -3,13 +3,15 @@ archive of an import) and write what comes back through the one record and media
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import BigIntegerField, Count, F, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from accounts.tokens import token_for
 from exports import library
 from exports.claims import job_advance, job_renew_lease
 from exports.importing import job_import
-from exports.models import ExportJob
+from exports.models import ExportJob, MediaFile
 from exports.progress import DOWNLOAD_SHARE, FETCH_SHARE_NO_MEDIA, FETCH_SHARE_WITH_MEDIA, media_counters_update
 from exports.writer import MediaWriter, RecordWriter, stored_id
 from platforms.base import FetchContext
@@ -110,9 +112,26 @@ def _api_fetch(job: ExportJob) -> None:
     job.refresh_from_db()
 
 
+def media_size_estimate(job: ExportJob) -> None:
+    """What the files still to download weigh, where the platform gave their sizes: shown before
+    the first byte is fetched."""
+    sized = job.media_files.filter(status=MediaFile.Status.PENDING, extra__has_key="expected_size")
+    totals = sized.aggregate(bytes=Sum(Cast(KT("extra__expected_size"), BigIntegerField())), files=Count("id"))
+    job.media_bytes_expected, job.media_sized = totals["bytes"] or 0, totals["files"]
+    media_counters_update(job)
+    job.download_base_bytes = job.media_bytes  # files from the library are not downloaded
+    ExportJob.objects.filter(id=job.id).update(
+        media_bytes_expected=job.media_bytes_expected,
+        media_sized=job.media_sized,
+        download_base_bytes=job.download_base_bytes,
+        retry_total=0,
+    )
+
+
 def job_after_fetch(job: ExportJob) -> bool:
     """Move on to downloading (when there are files to fetch) or straight to the archive."""
     if job.include_media and job.media_total:
+        media_size_estimate(job)
         return job_advance(
             job,
             Status.DOWNLOADING,

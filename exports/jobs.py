@@ -282,7 +282,10 @@ def job_retry_failed(job: ExportJob, *, enqueue: bool = True) -> int:
             return 0
         moved = ExportJob.objects.filter(id=job.id, status=Status.SUCCEEDED).update(
             status=Status.DOWNLOADING,
-            step=f"Retrying {count} media files",
+            step=f"Retrying failed files: 0 of {count} tried",
+            progress=0,
+            retry_total=count,
+            download_base_bytes=job.media_bytes,
             lease_owner="",
             lease_until=None,
             step_attempts=0,

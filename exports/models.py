@@ -63,7 +63,14 @@ class ExportJob(models.Model):
     media_done = models.PositiveIntegerField(default=0)
     media_failed = models.PositiveIntegerField(default=0)
     media_bytes = models.BigIntegerField(default=0)
-    media_bytes_expected = models.BigIntegerField(default=0)
+    media_bytes_expected = models.BigIntegerField(
+        default=0, help_text="The files' sizes as the platform states or implies them, where it does."
+    )
+    media_sized = models.PositiveIntegerField(default=0, help_text="How many files that estimate covers.")
+    # A retry of failed files: how many were retried, and the bytes already kept when it began,
+    # so its bar and speed count the retry alone.
+    retry_total = models.PositiveIntegerField(default=0)
+    download_base_bytes = models.BigIntegerField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True)
 
     # The claim on the current step (DESIGN §1): who holds it, until when, how often it was tried.

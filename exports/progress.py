@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, Sum
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
 from exports.claims import job_renew_lease
 from exports.models import ExportJob, MediaFile
@@ -48,17 +49,66 @@ def media_counters_update(job: ExportJob) -> None:
         setattr(job, name, value)
 
 
+def download_span(job: ExportJob) -> tuple[int, int]:
+    """Where the download fills the bar: after the fetch's share, or — for a retry of failed
+    files — from the start, so the bar shows the retry's own progress."""
+    end = FETCH_SHARE_WITH_MEDIA + DOWNLOAD_SHARE
+    return (0, end) if job.retry_total else (FETCH_SHARE_WITH_MEDIA, end)
+
+
+def download_finished(job: ExportJob) -> tuple[int, int]:
+    """(files finished, files to finish) in this download: the whole job's, or the retry's."""
+    if job.retry_total:
+        left = max(0, job.media_total - job.media_done - job.media_failed)
+        return max(0, job.retry_total - left), job.retry_total
+    return job.media_done + job.media_failed, job.media_total
+
+
 def download_share(job: ExportJob) -> int:
-    finished = job.media_done + job.media_failed
-    return FETCH_SHARE_WITH_MEDIA + int(DOWNLOAD_SHARE * finished / max(1, job.media_total))
+    low, high = download_span(job)
+    finished, of = download_finished(job)
+    return low + int((high - low) * finished / max(1, of))
+
+
+def download_speed(job: ExportJob, *, now=None) -> float | None:
+    """Bytes a second downloaded since this download began (None until it can tell)."""
+    if job.status != Status.DOWNLOADING or job.downloading_at is None:
+        return None
+    elapsed = ((now or timezone.now()) - job.downloading_at).total_seconds()
+    got = job.media_bytes - job.download_base_bytes
+    if elapsed < 2 or got <= 0:
+        return None
+    return got / elapsed
+
+
+def size_estimate_text(job: ExportJob) -> str:
+    """ "About 1.2 GB to download (the platform gave sizes for 12 of 40 files)"."""
+    if not job.media_bytes_expected or not job.media_sized:
+        return ""
+    to_get = job.media_total - job.media_reused
+    text = f"About {filesizeformat(job.media_bytes_expected)} to download"
+    if job.media_sized < to_get:
+        text += f" (the platform gave sizes for {job.media_sized:,} of {plural(to_get, 'file')})"
+    return text
 
 
 def media_step_text(job: ExportJob) -> str:
     """The step line while files download; it counts exactly what the tiles count."""
-    text = f"Downloading media: {job.media_done:,} of {plural(job.media_total, 'file')} downloaded"
-    if job.media_failed:
-        text += f" · {job.media_failed:,} failed"
-    return f"{text} · {filesizeformat(job.media_bytes)}"
+    if job.retry_total:
+        finished, of = download_finished(job)
+        again = job.media_failed
+        text = f"Retrying failed files: {finished:,} of {plural(of, 'file')} tried"
+        if again:
+            text += f" · {again:,} failed again"
+    else:
+        text = f"Downloading media: {job.media_done:,} of {plural(job.media_total, 'file')} downloaded"
+        if job.media_failed:
+            text += f" · {job.media_failed:,} failed"
+    text += f" · {filesizeformat(job.media_bytes)}"
+    speed = download_speed(job)
+    if speed:
+        text += f" · {filesizeformat(speed)}/s"
+    return text
 
 
 def media_progress_save(job: ExportJob) -> None:

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from exports.models import ExportJob, MediaFile
+from exports.progress import download_speed
 
 
 def jobs_for_owner(user, *, platform: str | None = None, status: str | None = None) -> QuerySet[ExportJob]:
@@ -54,7 +55,7 @@ STATUS_FIELDS = (
     "id", "owner_id", "platform_id", "status", "progress", "step", "error", "notes", "records_count",
     "new_records", "media_reused", "media_reused_bytes", "archive_name", "archive_size", "media_total",
     "media_done", "media_failed", "media_bytes", "expires_at", "succeeded_at", "failed_at", "canceled_at",
-    "expired_at",
+    "expired_at", "downloading_at", "media_bytes_expected", "media_sized", "retry_total", "download_base_bytes",
 )  # fmt: skip
 # Finished jobs are polled too (a job page left open, a script's last look): how long their
 # failures list is kept.
@@ -87,6 +88,12 @@ def job_status_payload(job: ExportJob, *, download_url: str | None) -> dict:
             "done": job.media_done,
             "failed": job.media_failed,
             "bytes": job.media_bytes,
+            # Before and while downloading: the sizes the platform gave (null when it gave none),
+            # and the speed since the download (or the retry) began.
+            "expected_bytes": job.media_bytes_expected or None,
+            "expected_files": job.media_sized,
+            "bytes_per_second": round(speed) if (speed := download_speed(job)) else None,
+            "retrying": job.retry_total,
         },
         # Files the archive does not hold (each listed in `failures` and failures.csv).
         "missing": job.media_failed,

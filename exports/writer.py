@@ -161,7 +161,7 @@ class MediaWriter:
             record_ids=[record_id],
             timestamp=clean(item.timestamp or "")[:32],
             caption=clean(item.caption or ""),
-            extra=clean({**(item.extra or {}), **(extra or {})}),
+            extra=clean({**(item.extra or {}), **(extra or {}), **_expected(item)}),
             status=status,
             last_error=reason[:2000],
         )
@@ -379,3 +379,9 @@ class _Hashing(io.RawIOBase):
         self.digest.update(data)
         target[: len(data)] = data
         return len(data)
+
+
+def _expected(item) -> dict:
+    """The size the platform gave for the file, kept for the job's estimate before downloading."""
+    size = getattr(item, "expected_size", None)
+    return {"expected_size": size} if size else {}

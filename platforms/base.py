@@ -38,6 +38,9 @@ class MediaItem:
     ext: str = ""
     # Whatever else the platform says about the file: width, height, duration_ms, alt_text, ...
     extra: dict[str, Any] = field(default_factory=dict)
+    # The file's size in bytes as the platform states it (a gist file's `size`) or implies it (a
+    # video's bit rate × duration), when it does: the job's size estimate before downloading.
+    expected_size: int | None = None
 
     def __post_init__(self):
         # Platforms send junk now and then (a list where a caption belongs); keep to the contract.
@@ -46,6 +49,11 @@ class MediaItem:
         self.ext = (self.ext or "").lower().lstrip(".")
         self.media_id = str(self.media_id)
         self.record_id = str(self.record_id)
+        if self.expected_size is not None:
+            try:
+                self.expected_size = max(0, int(self.expected_size)) or None
+            except (TypeError, ValueError, OverflowError):
+                self.expected_size = None
 
 
 @dataclass

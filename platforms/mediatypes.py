@@ -60,3 +60,12 @@ def size_text(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} bytes"
+
+
+def size_from_rate(bits_per_second, seconds) -> int | None:
+    """A video's size implied by its bit rate and duration (None when either is missing)."""
+    try:
+        size = float(bits_per_second) * float(seconds) / 8
+    except (TypeError, ValueError):
+        return None
+    return int(size) if size > 0 and size == size and size < 1e15 else None

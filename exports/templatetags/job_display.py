@@ -16,3 +16,8 @@ def job_title(job) -> str:
 @register.filter
 def outcome(job) -> progress.Outcome:
     return progress.job_outcome(job)
+
+
+@register.filter
+def size_estimate(job) -> str:
+    return progress.size_estimate_text(job)

@@ -173,6 +173,7 @@ class GitHubExtractor(Extractor):
                         timestamp=timestamp,
                         caption=filename,
                         ext=filename_ext(filename),
+                        expected_size=file.get("size"),
                         extra={
                             "language": file.get("language"),
                             "size": file.get("size"),

@@ -19,6 +19,7 @@ from platforms.base import (
     iso_utc,
     text_cursor,
 )
+from platforms.mediatypes import size_from_rate
 
 if TYPE_CHECKING:
     from platforms.client import ApiClient
@@ -389,6 +390,7 @@ class RedditExtractor(Extractor):
                 caption=caption,
                 ext=ext_from_url(url, "mp4"),
                 extra=extra,
+                expected_size=size_from_rate((video.get("bitrate_kbps") or 0) * 1000, video.get("duration")),
                 **base,
             )
         ]

@@ -19,6 +19,7 @@ from platforms.base import (
     iso_utc,
     text_cursor,
 )
+from platforms.mediatypes import size_from_rate
 
 if TYPE_CHECKING:
     from platforms.client import ApiClient
@@ -287,8 +288,17 @@ class TwitterExtractor(Extractor):
             variant = best_mp4(media.get("variants"))
             if variant:
                 video_extra = {**extra, "bit_rate": variant.get("bit_rate")}
+                size = size_from_rate(variant.get("bit_rate"), (media.get("duration_ms") or 0) / 1000)
                 found.append(
-                    MediaItem(url=variant["url"], kind="video", media_id=key, ext="mp4", extra=video_extra, **base)
+                    MediaItem(
+                        url=variant["url"],
+                        kind="video",
+                        media_id=key,
+                        ext="mp4",
+                        extra=video_extra,
+                        expected_size=size,
+                        **base,
+                    )
                 )
             if media.get("preview_image_url"):
                 url, ext = original_image(media["preview_image_url"])

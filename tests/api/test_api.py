@@ -135,7 +135,7 @@ def test_post_exports_takes_the_forms_fields_and_answers_201_with_the_status_jso
     for key in ("status", "progress", "step", "records", "media", "failures", "download_url", "error"):
         assert key in data
     assert data["status"] == "queued" and data["download_url"] is None
-    assert set(data["media"]) == {"total", "done", "failed", "bytes"}
+    assert {"total", "done", "failed", "bytes", "expected_bytes", "bytes_per_second"} <= set(data["media"])
     assert job.formats == ["json", "csv"]
     assert job.options == {"date_from": "2015-01-01", "date_to": "2015-12-31", "max_records": 5}
     assert api.get(f"/api/v1/exports/{job.id}").json() == data

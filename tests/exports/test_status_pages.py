@@ -1,5 +1,7 @@
 """What a person reads about a job: an honest state on every page, the email and status.json."""
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -59,7 +61,10 @@ def test_a_job_with_missing_files_says_so_in_a_warning_colour_everywhere(alice_c
     assert status["missing"] == 3
     for field in ["status", "progress", "step", "records", "media", "failures", "download_url", "error"]:
         assert field in status
-    assert status["media"] == {"total": 76, "done": 73, "failed": 3, "bytes": 73000}
+    assert status["media"] == {
+        **{"total": 76, "done": 73, "failed": 3, "bytes": 73000},
+        **{"expected_bytes": None, "expected_files": 0, "bytes_per_second": None, "retrying": 0},
+    }
 
 
 def test_a_complete_job_is_green_and_says_completed(alice_client, alice):
@@ -183,5 +188,40 @@ def test_during_a_retry_the_bar_follows_the_retry_not_a_full_bar(alice_client, a
     job = job_with_files(alice, done=73, failed=3, progress=100, step="Done: 0 records, 73 media files")
     assert jobs.job_retry_failed(job, enqueue=False) == 3
     html = alice_client.get(reverse("exports:progress", args=[job.id])).content.decode()
-    assert 'value="87"' in html  # 73 of 76 files done; the 3 retried still to come
-    assert "Downloading media: 73 of 76 files downloaded" in html
+    # The bar counts the 3 retried files, from empty: not the 73 already there.
+    assert 'value="0"' in html
+    assert "Retrying failed files: 0 of 3 files tried" in html
+    retried = list(job.media_files.filter(status=MediaFile.Status.PENDING).order_by("id"))
+    MediaFile.objects.filter(id=retried[0].id).update(status=MediaFile.Status.DONE, size=500)
+    MediaFile.objects.filter(id=retried[1].id).update(status=MediaFile.Status.FAILED, last_error="HTTP 404")
+    html = alice_client.get(reverse("exports:progress", args=[job.id])).content.decode()
+    assert 'value="60"' in html  # 2 of 3 tried: two thirds of the download's share of the bar
+    assert "Retrying failed files: 2 of 3 files tried · 1 failed again" in html
+    status = alice_client.get(reverse("exports:status", args=[job.id])).json()
+    assert status["media"]["retrying"] == 3
+
+
+def test_the_download_shows_its_speed(alice_client, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = job_with_files(alice, done=4, failed=0, pending=4, status=ExportJob.Status.DOWNLOADING)
+    # As the downloader's last progress save left it.
+    ExportJob.objects.filter(id=job.id).update(
+        downloading_at=timezone.now() - timedelta(seconds=10), media_total=8, media_done=4, media_bytes=4000
+    )
+    html = alice_client.get(reverse("exports:progress", args=[job.id])).content.decode()
+    # 4,000 bytes in the 10 s since the download began (and the moments of this test).
+    speed = re.search(r"4 of 8 files downloaded · 3.9\xa0KB · (\d+)\xa0bytes/s", html)
+    assert speed and 300 <= int(speed.group(1)) <= 400
+    assert 300 <= alice_client.get(reverse("exports:status", args=[job.id])).json()["media"]["bytes_per_second"] <= 400
+
+
+def test_the_size_to_download_is_shown_before_the_first_file(alice_client, alice):
+    job = job_with_files(alice, done=0, failed=0, pending=5, status=ExportJob.Status.DOWNLOADING)
+    ExportJob.objects.filter(id=job.id).update(media_bytes_expected=3 * 1024**2, media_sized=2)
+    html = alice_client.get(reverse("exports:progress", args=[job.id])).content.decode()
+    assert "About 3.0\xa0MB to download (the platform gave sizes for 2 of 5 files)." in html
+    media = alice_client.get(reverse("exports:status", args=[job.id])).json()["media"]
+    assert (media["expected_bytes"], media["expected_files"]) == (3 * 1024**2, 2)
