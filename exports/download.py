@@ -123,6 +123,7 @@ class Downloader:
         api_auth: dict[str, str] | None = None,
         heartbeat: Callable[[MediaFile], None] | None = None,
         who: str | None = None,
+        background: bool = False,
     ):
         conf = settings.STAREXPORT
         # Some media are served by the API itself (GitHub's zipball): those requests carry the
@@ -131,6 +132,7 @@ class Downloader:
         self.api_base = platform.base_url
         # Those requests spend the platform app's shared budget too, in the user's turn.
         self.who = who or f"owner-{owner_id}"
+        self.background = background
         self._budget: budgets.Budget | None | bool = True
         # Called now and then while a file streams, to keep its claim (and the job's) alive: a
         # long transfer must not look like a dead worker.
@@ -466,7 +468,7 @@ class Downloader:
             if self.api_auth and same_origin(url, self.api_base):
                 hop_headers.update(self.api_auth)
             if budgets.is_api_request(url, self.api_base) and self.budget is not None:
-                self.budget.take(self.who)
+                self.budget.take(self.who, background=self.background)
             try:
                 response = self.session.get(
                     url, headers=hop_headers, stream=True, timeout=self.timeout, allow_redirects=False

@@ -40,6 +40,7 @@ def downloader_for(job: ExportJob) -> Downloader:
         refresh_url=refresh_url if client else None,
         finish=extractor.finish_media,
         who=client.who if client else None,
+        background=client.background if client else False,
     )
 
 

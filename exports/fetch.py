@@ -22,7 +22,9 @@ Status = ExportJob.Status
 
 
 def api_client_for(job: ExportJob, **kwargs) -> ApiClient:
+    """The job's API client; a scheduled export's requests yield their turn to watched ones."""
     extractor = get_extractor(job.platform_id)
+    kwargs.setdefault("background", bool(job.options.get("scheduled")))
     return ApiClient(extractor, base_url=job.platform.base_url, token=token_for(job.owner, job.platform), **kwargs)
 
 

@@ -15,7 +15,9 @@ over windows of `rate_window_seconds`, plus `daily_units` where the platform cou
   spent, callers wait for the reset, and the time is kept where the job page can show it.
 - **Fair turns.** When the budget is the bottleneck, callers queue in Redis ordered by when their
   user was last served, least recently first, and only the head may take a token: users take
-  turns, so a user with a huge account cannot starve one with a small one.
+  turns, so a user with a huge account cannot starve one with a small one. A background caller
+  (a scheduled export nobody is watching) queues behind every caller a person is waiting for,
+  and takes turns with the other background ones.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ ALIVE_MS = 3000
 SERVED_TTL = 86400
 # A user whose last request is this old has gone idle: the next one starts a new count.
 IDLE_SECONDS = 300
+# Added to a background caller's place in the queue: behind any epoch time a watched one has.
+BACKGROUND_RANK = 1e11
 
 
 @dataclass(frozen=True)
@@ -138,20 +142,21 @@ class Budget:
         self.k_count, self.k_pressed = f"{prefix}:count", f"{prefix}:pressed"
 
     # --- taking ----------------------------------------------------------------------------------
-    def take(self, who: str, *, units: int = 0) -> float:
+    def take(self, who: str, *, units: int = 0, background: bool = False) -> float:
         """Wait until this request may go (the day's units, the platform's hold, the user's turn,
-        the window); returns the seconds waited.
+        the window); returns the seconds waited. `background`: nobody is watching this request
+        (a scheduled export): it yields its turn to any request someone is waiting for.
 
         A budget that cannot be reached (Redis restarting) lets the request go: an export must
         not fail because its pacing is down, and the platform's own 429s are still retried."""
         started = self.clock()
         try:
-            return self._take(who, units, started)
+            return self._take(who, units, started, background)
         except UNREACHABLE as exc:
             log.warning("the %s request budget is unreachable (%s); going on without it", self.slug, exc)
             return self.clock() - started
 
-    def _take(self, who: str, units: int, started: float) -> float:
+    def _take(self, who: str, units: int, started: float, background: bool = False) -> float:
         if units and self.size.daily_units:
             self._take_units(units)
         if self.redis is None:
@@ -161,7 +166,7 @@ class Budget:
         place = f"{who}|{uuid.uuid4().hex[:8]}"
         try:
             while True:
-                head = self._queue_head(who, place)
+                head = self._queue_head(who, place, background)
                 if head != place:
                     self.sleep(POLL_SECONDS)
                     continue
@@ -197,17 +202,19 @@ class Budget:
         pipe.expire(self.k_count, SERVED_TTL)
         pipe.execute()
 
-    def _queue_head(self, who: str, place: str) -> str | None:
-        """Join (or stay in) the queue, ranked by when `who` was last served; the head's place."""
+    def _queue_head(self, who: str, place: str, background: bool = False) -> str | None:
+        """Join (or stay in) the queue, ranked by when `who` was last served (background callers
+        after every other); the head's place."""
         served = self.redis.hget(self.k_served, who)
+        rank = (float(served) if served else 0.0) + (BACKGROUND_RANK if background else 0.0)
         pipe = self.redis.pipeline()
-        pipe.zadd(self.k_queue, {place: float(served) if served else 0.0})
+        pipe.zadd(self.k_queue, {place: rank})
         pipe.set(f"{self.k_queue}:{place}", "1", px=ALIVE_MS)
         pipe.zrange(self.k_queue, 0, 0)
         head = (pipe.execute()[2] or [None])[0]
         if head not in (None, place) and not self.redis.exists(f"{self.k_queue}:{head}"):
             self.redis.zrem(self.k_queue, head)  # its worker died while waiting
-            return self._queue_head(who, place)
+            return self._queue_head(who, place, background)
         return head
 
     def _until_free(self) -> float:

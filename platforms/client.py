@@ -107,6 +107,7 @@ class ApiClient:
         attempts: int | None = None,
         sleep=time.sleep,
         budget: budgets.Budget | None | bool = True,
+        background: bool = False,
     ):
         self.extractor = extractor
         self.base_url = base_url.rstrip("/")
@@ -121,6 +122,8 @@ class ApiClient:
         # The platform app's budget, shared with every other job (True: found on first use).
         self._budget = budget
         self.who = budget_owner(token)
+        # Nobody is watching (a scheduled export): its requests yield their turn to watched ones.
+        self.background = background
 
     @property
     def budget(self) -> budgets.Budget | None:
@@ -153,7 +156,7 @@ class ApiClient:
             advice = None
             units = self.extractor.units_for(req)
             if self.budget is not None:
-                self.budget.take(self.who, units=units)
+                self.budget.take(self.who, units=units, background=self.background)
             try:
                 response = self.session.get(
                     url,

@@ -33,6 +33,13 @@ def test_a_scheduled_run_starts_an_only_new_export(sam):
     job = schedules.schedule_run(schedule)
     assert job.options == {"only_new": True, "scheduled": True}
     assert job.include_media
+    # Nobody is watching it: its requests yield their turns to exports people are waiting for.
+    from exports.downloading import downloader_for
+    from exports.fetch import api_client_for
+
+    assert api_client_for(job).background and downloader_for(job).background
+    watched = jobs.export_job_create(owner=sam, platform_slug="reddit", enqueue=False)
+    assert not api_client_for(watched).background
     schedule.refresh_from_db()
     assert schedule.last_job_id == job.id
 

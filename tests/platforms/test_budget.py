@@ -165,6 +165,37 @@ def test_users_take_turns_when_the_budget_is_the_bottleneck(fresh):
     assert after[:9].count("small") == 4, after
 
 
+def test_a_scheduled_export_yields_its_turns_to_one_a_person_is_watching(fresh):
+    """Background requests (a scheduled export nobody is waiting for) queue behind watched ones:
+    a person who starts an export while a big scheduled one runs is served at once, in a row."""
+    budget = fresh("yield", Size(8, 1), margin=0)
+    grants: list[str] = []
+    lock = threading.Lock()
+
+    def caller(name: str, count: int, threads: int, background: bool):
+        def run():
+            for _ in range(count // threads):
+                budget.take(name, background=background)
+                with lock:
+                    grants.append(name)
+
+        workers = [threading.Thread(target=run) for _ in range(threads)]
+        [w.start() for w in workers]
+        return workers
+
+    night = caller("night", 40, 8, background=True)
+    while len(grants) < 10:
+        time.sleep(0.01)
+    day = caller("day", 4, 1, background=False)
+    joined_at = len(grants)
+    [w.join() for w in night + day]
+    after = grants[joined_at:]
+    # Fair turns alone would alternate (day, night, day, night, …); yielding, the watched user's
+    # four requests come first (one background request may already have been on its way).
+    assert after[:5].count("day") == 4, after
+    assert grants.count("night") == 40
+
+
 def test_the_budget_adapts_down_to_what_the_platforms_headers_say_is_left(fresh):
     """Reddit's headers say nothing is left until its reset: every worker holds until then."""
     budget = fresh("adapt", Size(100, 60), margin=0)
