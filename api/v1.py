@@ -216,7 +216,9 @@ def export_create(request, payload: schemas.ExportIn):
     # "all": every connected platform in one archive (the Everything export).
     offered = Platform.objects.filter(Q(enabled=True) | Q(slug=EVERYTHING))
     platform = offered.filter(slug=payload.platform).first()
-    form = ExportForm(data=payload.model_dump(), platform=platform)
+    data = payload.model_dump()
+    data["destinations_shown"] = payload.destinations is not None  # left out: the usual destinations
+    form = ExportForm(data=data, platform=platform, user=request.user)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
         return Status(400, {"detail": f"{field}: {errors[0]}", "field": field})
