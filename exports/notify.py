@@ -43,7 +43,9 @@ def job_notify(job: ExportJob) -> bool:
         # Queued just above (job_ended); the copies are made after this email is sent.
         "delivered_to": [
             d.destination.label
-            for d in job.deliveries.filter(archive_sha256=job.archive_sha256).select_related("destination")
+            for d in job.deliveries.filter(archive_sha256=job.archive_sha256)
+            .select_related("destination")
+            .order_by("destination__name")
         ],
     }
     email_send("export-finished", context, to=job.owner.email)
