@@ -207,7 +207,8 @@ def links_to(*operations: str, name: str) -> dict:
 @api.post(
     "/exports",
     response={201: schemas.JobOut, **ERRORS},
-    openapi_extra=links_to("export_detail", "export_cancel", "export_retry", "export_archive", name="job_id"),
+    # Not to the archive: a just-created export has none until it succeeds (that answer is a 404).
+    openapi_extra=links_to("export_detail", "export_cancel", "export_retry", name="job_id"),
     tags=["exports"],
 )
 def export_create(request, payload: schemas.ExportIn):

@@ -20,21 +20,6 @@ from tests.conftest import verify_archive
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 
-@pytest.fixture
-def dav(webdav_server, settings):
-    url, root = webdav_server
-    settings.STAREXPORT = {**settings.STAREXPORT, "DELIVERY_PRIVATE_ORIGINS": [url]}
-    return url, root
-
-
-@pytest.fixture
-def age_key(tmp_path):
-    key = tmp_path / "key.txt"
-    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
-    return key, public
-
-
 def nas(user, dav, name="nas", password="webdav-secret", **choice):
     url, _ = dav
     folder = f"Backups/{uuid.uuid4().hex[:6]}"
