@@ -9,6 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     UV_COMPILE_BYTECODE=1 \
     PATH="/app/.venv/bin:$PATH"
 
+# age decrypts archives in the shell for operators (the site encrypts with pyrage); rclone copies
+# archives to the users' rclone remotes (Dropbox, Google Drive, OneDrive…). Both from Debian.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends age rclone ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN pip install --no-cache-dir "uv>=0.5,<1"
 
 WORKDIR /app
@@ -23,7 +29,9 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY manage.py ./
 COPY starexport ./starexport
 COPY accounts ./accounts
+COPY api ./api
 COPY exports ./exports
+COPY library ./library
 COPY platforms ./platforms
 COPY templates ./templates
 COPY static ./static

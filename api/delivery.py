@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -32,13 +33,19 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tokens import decrypt, encrypt
 from api.addresses import AddressError, guarded_session_allowing, public_url
 from api.models import ArchiveDelivery, Destination
+from exports import encryption
 from exports.archive import IterReader, media_chunks
+from exports.conf import setting
+from exports.emails import email_send
+from exports.links import download_link
 from exports.models import ExportJob
+from exports.progress import job_title
 
 DELIVER_TASK = "api.tasks.deliver_archive"
 Status = ArchiveDelivery.Status
@@ -103,9 +110,11 @@ def rclone_config_check(config: str, target: str) -> None:
 
 def destination_create(
     *, owner, name: str, kind: str = Kind.S3, endpoint_url: str = "", region: str = "", bucket: str = "",
-    prefix: str = "", access_key: str = "", secret_key: str = "",
+    prefix: str = "", access_key: str = "", secret_key: str = "", mode: str = Destination.Mode.EVERY,
+    age_recipient: str = "",
 ) -> Destination:  # fmt: skip
     endpoint_url, prefix = endpoint_url.strip(), prefix.strip()
+    mode, age_recipient = destination_choice_check(mode, age_recipient)
     if kind == Kind.S3:
         if not bucket.strip():
             raise DestinationError("Name the bucket.", field="bucket")
@@ -130,7 +139,32 @@ def destination_create(
         prefix=prefix,
         access_key=access_key.strip(),
         secret_key=encrypt(secret_key),
+        mode=mode,
+        age_recipient=age_recipient,
     )
+
+
+def destination_choice_check(mode: str, age_recipient: str) -> tuple[str, str]:
+    mode = mode or Destination.Mode.EVERY
+    if mode not in Destination.Mode.values:
+        raise DestinationError(f"Unknown mode {mode!r}.", field="mode")
+    age_recipient = (age_recipient or "").strip()
+    if age_recipient:
+        try:
+            encryption.age_recipient(age_recipient)
+        except encryption.RecipientError as exc:
+            raise DestinationError(str(exc), field="age_recipient") from None
+    return mode, age_recipient
+
+
+def destination_update(*, owner, destination_id: int, mode: str, age_recipient: str) -> Destination | None:
+    """Change when a destination is used and what its copies are encrypted to."""
+    mode, age_recipient = destination_choice_check(mode, age_recipient)
+    destination = Destination.objects.filter(owner=owner, pk=destination_id).first()
+    if destination is not None:
+        destination.mode, destination.age_recipient = mode, age_recipient
+        destination.save(update_fields=["mode", "age_recipient"])
+    return destination
 
 
 def destination_delete(*, owner, destination_id: int) -> bool:
@@ -138,12 +172,20 @@ def destination_delete(*, owner, destination_id: int) -> bool:
     return bool(deleted)
 
 
+def destinations_for(job: ExportJob):
+    """Where a job's archive goes: the destinations chosen for it, or — when nobody chose — every
+    destination of its owner's that is set to "every export"."""
+    mine = Destination.objects.filter(owner_id=job.owner_id)
+    chosen = job.options.get("destinations")
+    return mine.filter(id__in=chosen) if chosen is not None else mine.every_export()
+
+
 def deliveries_queue(job: ExportJob) -> int:
-    """Queue the copy of a job's new archive to each of the owner's destinations (once per archive)."""
+    """Queue the copy of a job's new archive to each of its destinations (once per archive)."""
     if job.status != ExportJob.Status.SUCCEEDED or not job.archive_name:
         return 0
     queued = 0
-    for destination in Destination.objects.filter(owner_id=job.owner_id):
+    for destination in destinations_for(job):
         try:
             with transaction.atomic():
                 delivery = ArchiveDelivery.objects.create(
@@ -208,9 +250,31 @@ def delivery_run(delivery_id: int) -> float | None:
 
 
 def _finish(delivery: ArchiveDelivery, status: str, *, error: str = "", location: str = "") -> None:
-    ArchiveDelivery.objects.filter(id=delivery.id).update(
+    ended = ArchiveDelivery.objects.filter(id=delivery.id, status=Status.UPLOADING).update(
         status=status, error=error, location=location or delivery.location, finished_at=timezone.now()
     )
+    if ended and status == Status.FAILED:
+        delivery.refresh_from_db()
+        delivery_failed_notify(delivery)
+
+
+def delivery_failed_notify(delivery: ArchiveDelivery) -> None:
+    """Tell the owner a copy finally failed: where, why, and the link to the archive, still here."""
+    job = delivery.job
+    if not job.owner.email:
+        return
+    downloadable = job.status == ExportJob.Status.SUCCEEDED and bool(job.archive_name)
+    context = {
+        "delivery": delivery,
+        "destination": delivery.destination,
+        "job": job,
+        "title": job_title(job),
+        "link": download_link(job, absolute=True) if downloadable else None,
+        "link_days": setting("LINK_DAYS"),
+        "job_url": f"{settings.SITE_URL}{job.get_absolute_url()}",
+        "storage_url": f"{settings.SITE_URL}{reverse('destinations')}",
+    }
+    email_send("delivery-failed", context, to=job.owner.email)
 
 
 class Sized(io.BufferedReader):
@@ -225,8 +289,6 @@ def _deliver(delivery: ArchiveDelivery) -> str:
     backend = BACKENDS[destination.kind](destination)
     name = job.archive_name.rsplit("/", 1)[-1]
     reader = IterReader(media_chunks(default_storage, job.archive_name))
-    stream = Sized(reader, buffer_size=CHUNK)
-    stream.len = job.archive_size or 0
     sent = {"bytes": 0, "saved_at": 0.0}
 
     def progress(n: int) -> None:
@@ -235,16 +297,28 @@ def _deliver(delivery: ArchiveDelivery) -> str:
             sent["saved_at"] = time.monotonic()
             ArchiveDelivery.objects.filter(id=delivery.id).update(bytes_sent=sent["bytes"])
 
-    location = backend.upload(stream, name, progress)
-    ArchiveDelivery.objects.filter(id=delivery.id).update(bytes_sent=reader.total)
+    with ExitStack() as stack:
+        # Encrypted to the destination's key as it is streamed, unless it already is (to the
+        # export's or schedule's key): either way the destination never holds it in clear.
+        body, length = reader, job.archive_size or 0
+        if destination.age_recipient and not name.endswith(encryption.SUFFIX):
+            name += encryption.SUFFIX
+            body = stack.enter_context(
+                encryption.encrypting_reader(reader, destination.age_recipient, size=length, chunk=CHUNK)
+            )
+            length = body.len
+        stream = Sized(body, buffer_size=CHUNK)
+        stream.len = length
+        location = backend.upload(stream, name, progress)
+    ArchiveDelivery.objects.filter(id=delivery.id).update(bytes_sent=body.total)
     if reader.digest.hexdigest() != job.archive_sha256:
         raise DeliveryRefused("The archive changed while it was being sent; it will be sent again when rebuilt.")
-    # Read it back: what the destination keeps must be byte for byte what we have.
+    # Read it back: what the destination keeps must be byte for byte what was sent.
     digest = hashlib.sha256()
     for chunk in backend.read_back(name):
         digest.update(chunk)
-    if digest.hexdigest() != job.archive_sha256:
-        raise OSError("The copy at the destination does not match the archive's checksum.")
+    if digest.hexdigest() != body.digest.hexdigest():
+        raise OSError("The copy at the destination does not match the checksum of what was sent.")
     return location
 
 

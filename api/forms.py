@@ -34,7 +34,30 @@ class WebhookForm(forms.Form):
     )
 
 
-class DestinationForm(forms.Form):
+class DestinationChoiceForm(forms.Form):
+    """When a destination is used, and what its copies are encrypted to."""
+
+    mode = forms.ChoiceField(
+        choices=Destination.Mode.choices,
+        initial=Destination.Mode.EVERY,
+        required=False,  # left out: every export, as before there was a choice
+        widget=forms.RadioSelect,
+        label="Send it",
+        help_text="The export and schedule forms list every destination; this says whether it is ticked at first.",
+    )
+    age_recipient = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Encrypt copies to this public key",
+        help_text="Optional. An age public key (age1…) or an SSH public key — a public key only, no passphrase, so "
+        "nothing secret is kept for it. The archive is encrypted as it is streamed there: this storage never "
+        "holds it in clear. Decrypt with age -d -i your-key-file archive.zip.age.",
+    )
+
+
+class DestinationForm(DestinationChoiceForm):
+    field_order = ["kind", "name", "endpoint_url", "region", "bucket", "prefix", "access_key", "secret_key",
+                   "rclone_config", "mode", "age_recipient"]  # fmt: skip
     kind = forms.ChoiceField(choices=Destination.Kind.choices, label="Kind of storage")
     name = forms.CharField(max_length=100, label="Name", help_text="How pages name it, e.g. “nextcloud”.")
     endpoint_url = forms.CharField(

@@ -83,6 +83,11 @@ class WebhookDelivery(models.Model):
         return f"{self.event} to {self.endpoint_id} ({self.status})"
 
 
+class DestinationQuerySet(models.QuerySet):
+    def every_export(self):
+        return self.filter(mode=Destination.Mode.EVERY)
+
+
 class Destination(models.Model):
     """A user's own storage that finished archives are copied to."""
 
@@ -90,6 +95,12 @@ class Destination(models.Model):
         S3 = "s3", "S3-compatible storage (AWS, MinIO, Backblaze B2, Wasabi…)"
         WEBDAV = "webdav", "WebDAV (Nextcloud, ownCloud, any WebDAV server)"
         RCLONE = "rclone", "An rclone remote (Dropbox, Google Drive, OneDrive and 70 more)"
+
+    class Mode(models.TextChoices):
+        EVERY = "every", "Every export"
+        CHOSEN = "chosen", "Only the exports and schedules I choose it for"
+
+    SHORT_KINDS = {Kind.S3: "S3", Kind.WEBDAV: "WebDAV", Kind.RCLONE: "rclone"}
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="destinations")
     name = models.CharField(max_length=100)
@@ -104,13 +115,30 @@ class Destination(models.Model):
     access_key = models.CharField(max_length=255, blank=True)
     # S3: the secret key; WebDAV: the password; rclone: the config file. Encrypted at rest.
     secret_key = models.TextField()
+    # "every": each finished export is copied here unless the person unticks it; "chosen": only
+    # when ticked on the export or schedule form (or named by the API).
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.EVERY)
+    # An age or SSH public key: the archive is encrypted to it as it is streamed here. A public key
+    # only (no passphrase): nothing secret needs keeping for it.
+    age_recipient = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DestinationQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+    @property
+    def every_export(self) -> bool:
+        return self.mode == self.Mode.EVERY
+
+    @property
+    def label(self) -> str:
+        """ "My NAS (WebDAV)", as the forms and emails name it."""
+        return f"{self.name} ({self.SHORT_KINDS.get(self.kind, self.kind)})"
 
 
 class ArchiveDelivery(models.Model):

@@ -119,6 +119,12 @@ class ExportIn(Schema):
         max_length=1000,
         description="Or encrypt it with this passphrase (not stored; get the key file at /exports/<id>/key).",
     )
+    destinations: list[int] | None = Field(
+        default=None,
+        max_length=100,
+        description="Ids of your own storage (/accounts/destinations/) to copy the archive to. Left out: every "
+        'destination set to "every export"; [] for none.',
+    )
 
 
 class RetryOut(Schema):

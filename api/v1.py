@@ -207,7 +207,8 @@ def links_to(*operations: str, name: str) -> dict:
 @api.post(
     "/exports",
     response={201: schemas.JobOut, **ERRORS},
-    openapi_extra=links_to("export_detail", "export_cancel", "export_retry", "export_archive", name="job_id"),
+    # Not to the archive: a just-created export has none until it succeeds (that answer is a 404).
+    openapi_extra=links_to("export_detail", "export_cancel", "export_retry", name="job_id"),
     tags=["exports"],
 )
 def export_create(request, payload: schemas.ExportIn):
@@ -216,7 +217,9 @@ def export_create(request, payload: schemas.ExportIn):
     # "all": every connected platform in one archive (the Everything export).
     offered = Platform.objects.filter(Q(enabled=True) | Q(slug=EVERYTHING))
     platform = offered.filter(slug=payload.platform).first()
-    form = ExportForm(data=payload.model_dump(), platform=platform)
+    data = payload.model_dump()
+    data["destinations_shown"] = payload.destinations is not None  # left out: the usual destinations
+    form = ExportForm(data=data, platform=platform, user=request.user)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
         return Status(400, {"detail": f"{field}: {errors[0]}", "field": field})

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from api import delivery, tokens, webhooks
-from api.forms import ApiTokenForm, DestinationForm, WebhookForm
+from api.forms import ApiTokenForm, DestinationChoiceForm, DestinationForm, WebhookForm
 from api.models import ApiToken, ArchiveDelivery, Destination, WebhookDelivery, WebhookEndpoint
 from exports import selectors
 from exports.encryption import key_file
@@ -100,16 +100,43 @@ def destination_list(request):
                     field = "rclone_config"  # the config is what rclone destinations keep as their secret
                 form.add_error(field if field in form.fields else None, exc.message)
             else:
-                messages.success(request, f"Finished exports will now be copied to {destination}.")
+                if destination.every_export:
+                    messages.success(request, f"Finished exports will now be copied to {destination}.")
+                else:
+                    messages.success(request, f"Tick {destination} on an export or schedule to copy its archive there.")
                 return redirect("destinations")
+    destinations = list(Destination.objects.filter(owner=request.user))
+    for destination in destinations:
+        destination.choice_form = DestinationChoiceForm(
+            initial={"mode": destination.mode, "age_recipient": destination.age_recipient},
+            prefix=f"d{destination.id}",
+        )
     context = {
         "form": form,
-        "destinations": Destination.objects.filter(owner=request.user),
+        "destinations": destinations,
         "recent": ArchiveDelivery.objects.filter(destination__owner=request.user).select_related(
             "destination", "job__platform"
         )[:DELIVERIES_SHOWN],
     }
     return render(request, "api/destinations.html", context, status=status)
+
+
+@login_required
+@require_POST
+def destination_change(request, destination_id):
+    form = DestinationChoiceForm(request.POST, prefix=f"d{destination_id}")
+    if not form.is_valid():
+        messages.error(request, "Choose when to send it.")
+        return redirect("destinations")
+    try:
+        changed = delivery.destination_update(owner=request.user, destination_id=destination_id, **form.cleaned_data)
+    except delivery.DestinationError as exc:
+        messages.error(request, exc.message)
+        return redirect("destinations")
+    if changed is None:
+        raise Http404
+    messages.success(request, f"Saved: {changed.name}.")
+    return redirect("destinations")
 
 
 @login_required

@@ -5,6 +5,8 @@ storage never holds them in clear. The owner decrypts with `age -d -i key.txt ar
 pyrage encrypts from a reader into a writer; storage saves from a reader. The ZIP is generated
 (and the database read) on the calling thread, which runs the encryption into a pipe; a helper
 thread hands the other end of the pipe to storage. Nothing is ever whole in memory or on disk.
+A copy to a user's own storage goes the other way (`encrypting_reader`): the helper thread
+encrypts the stored archive into the pipe, the caller uploads what comes out.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import hashlib
 import io
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyrage
 import pyrage.passphrase
@@ -146,3 +150,83 @@ def encrypted_save(storage, name: str, plaintext, recipient_text: str, *, chunk:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["name"], sink.total, sink.digest.hexdigest()
+
+
+AGE_CHUNK = 64 * 1024
+HEADER_LIMIT = 64 * 1024
+
+
+def payload_size(size: int) -> int:
+    """What follows age's header for `size` bytes of plaintext: a 16-byte nonce, then chunks of
+    64 KiB each with a 16-byte tag (at least one, empty for an empty file)."""
+    return 16 + size + 16 * max(1, -(-size // AGE_CHUNK))
+
+
+class EncryptedReader(io.RawIOBase):
+    """The encrypted bytes as they come out of the pipe, with their exact length known before the
+    first is sent (`len`, for a Content-Length): age's header varies in length (it carries random
+    "grease"), so it is read first; what follows it has a length fixed by the plaintext's."""
+
+    def __init__(self, pipe: PipeReader, plaintext_size: int):
+        self.pipe = pipe
+        self.pending = b""
+        while b"\n--- " not in self.pending or not self.pending.split(b"\n--- ", 1)[1].count(b"\n"):
+            data = pipe.read(4096)
+            if not data or len(self.pending) > HEADER_LIMIT:
+                raise OSError("The archive was not finished: encrypting it failed.")
+            self.pending += data
+        mac_line = self.pending.index(b"\n--- ") + 1
+        header = self.pending.index(b"\n", mac_line) + 1
+        self.len = header + payload_size(plaintext_size)
+
+    @property
+    def digest(self):
+        return self.pipe.digest
+
+    @property
+    def total(self) -> int:
+        return self.pipe.total
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        if self.pending:
+            n = min(len(target), len(self.pending))
+            target[:n] = self.pending[:n]
+            self.pending = self.pending[n:]
+            return n
+        return self.pipe.readinto(target)
+
+
+@contextmanager
+def encrypting_reader(plaintext, recipient_text: str, *, size: int, chunk: int) -> Iterator[EncryptedReader]:
+    """`plaintext` (a reader of `size` bytes) encrypted to the recipient, as a reader: a helper
+    thread encrypts into a pipe while the caller reads the other end (an upload)."""
+    recipient = age_recipient(recipient_text)
+    read_fd, write_fd = os.pipe()
+    pipe = PipeReader(read_fd)
+    source = Watched(plaintext)
+
+    def encrypt() -> None:
+        writer = os.fdopen(write_fd, "wb", buffering=0)
+        try:
+            pyrage.encrypt_io(io.BufferedReader(source, buffer_size=chunk), writer, [recipient])
+            pipe.finished = True
+        except Exception:  # noqa: BLE001 — the reading side sees an unfinished stream; `source.error` says why
+            pass
+        finally:
+            writer.close()
+
+    thread = threading.Thread(target=encrypt, name="archive-encrypt", daemon=True)
+    thread.start()
+    try:
+        yield EncryptedReader(pipe, size)
+    except BaseException:
+        pipe.close()  # a reader that stopped early: the writer's next write fails, and it ends
+        thread.join()
+        if source.error is not None:
+            raise source.error from None
+        raise
+    pipe.close()
+    thread.join()

@@ -100,7 +100,18 @@ class ExportForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, *args, platform: Platform | None = None, repeat: bool = False, **kwargs):
+    destinations = forms.TypedMultipleChoiceField(
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Also deliver the archive to",
+        help_text="Your own storage. Ticked at first: the destinations set to receive every export.",
+        error_messages={"invalid_choice": "You have no destination %(value)s."},
+    )
+    # Present when the checkboxes were shown: no box ticked then means "none", not "the usual ones".
+    destinations_shown = forms.BooleanField(required=False, widget=forms.HiddenInput, initial=True)
+
+    def __init__(self, *args, platform: Platform | None = None, repeat: bool = False, user=None, **kwargs):
         kwargs.setdefault(
             "initial",
             {
@@ -132,6 +143,7 @@ class ExportForm(forms.Form):
                 (f, FORMAT_LABELS.get(f, f.upper())) for f in FORMATS if f in platform.export_formats
             ]
             self.fields["media_types"].widget.choices = [(k, KIND_LABELS[k]) for k in platform.media_kinds]
+        destinations_offer(self, user)
 
     @property
     def shows_media(self) -> bool:
@@ -149,13 +161,25 @@ class ExportForm(forms.Form):
             "age_recipient": data.get("age_recipient") or None,
             "age_passphrase": data.get("age_passphrase") or None,
         }
+        options = {key: value for key, value in options.items() if value not in (None, "", [])}
+        if data.get("destinations_shown"):
+            options["destinations"] = data.get("destinations") or []
         return {
             "request_key": data.get("request_key") or None,
             "platform_slug": data["platform"],
             "formats": data.get("formats") or None,
             "include_media": data.get("include_media", False),
-            "options": {key: value for key, value in options.items() if value not in (None, "", [])},
+            "options": options,
         }
+
+
+def destinations_offer(form: forms.Form, user) -> None:
+    """The user's own storage as checkboxes, those set to "every export" ticked at first."""
+    mine = list(user.destinations.all()) if user is not None and user.is_authenticated else []
+    form.fields["destinations"].choices = [(d.id, d.label) for d in mine]
+    if not form.is_bound:
+        form.initial.setdefault("destinations", [d.id for d in mine if d.every_export])
+    form.shows_destinations = bool(mine)
 
 
 class ExportFilterForm(forms.Form):
@@ -173,9 +197,15 @@ class ScheduleForm(forms.Form):
     platform_slug = forms.ChoiceField(label="Platform")
     frequency = forms.ChoiceField(label="How often", choices=ExportSchedule.Frequency.choices)
     include_media = forms.BooleanField(required=False, initial=True, label="Include media files")
+    destinations = ExportForm.base_fields["destinations"]
+    # Each run's archive is encrypted like a one-off export's: a passphrase becomes one key pair
+    # when the schedule is saved, and every run's page links its key file.
+    age_recipient = ExportForm.base_fields["age_recipient"]
+    age_passphrase = ExportForm.base_fields["age_passphrase"]
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        destinations_offer(self, user)
         platforms = list(Platform.objects.filter(enabled=True))
         connected = [p for p in platforms if connection_state(user, p) == "connected"]
         # A schedule for a platform that is not connected could only fail: it is not offered.
@@ -186,3 +216,10 @@ class ScheduleForm(forms.Form):
             "That platform is not connected; connect it first (a schedule for it could only fail)."
         )
         self.not_connected = [p for p in platforms if p not in connected]
+
+    def schedule_arguments(self) -> dict:
+        """The cleaned form as keyword arguments for `schedules.schedule_save`."""
+        data = dict(self.cleaned_data)
+        if not self.shows_destinations:
+            data["destinations"] = None  # nothing was chosen: new destinations decide for themselves
+        return data

@@ -26,6 +26,8 @@ Status = ExportJob.Status
 
 FORMATS = ("json", "csv")
 MEDIA_KINDS = ("image", "video", "file")
+# What only an Everything export's parent keeps: the archive's shape and where it goes.
+PARENT_ONLY = ("age_recipient", "age_passphrase", "age_key", "destinations")
 
 
 class ExportRequestError(ValueError):
@@ -64,19 +66,7 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
         clean["only_new"] = True
     if options.get("scheduled"):
         clean["scheduled"] = True
-    if options.get("age_recipient") and options.get("age_passphrase"):
-        raise ExportRequestError("Encrypt to a public key or with a passphrase, not both.", field="age_passphrase")
-    if options.get("age_recipient"):
-        try:
-            age_recipient(str(options["age_recipient"]))
-        except RecipientError as exc:
-            raise ExportRequestError(str(exc), field="age_recipient") from None
-        clean["age_recipient"] = str(options["age_recipient"]).strip()
-    if options.get("age_passphrase"):
-        try:
-            clean["age_recipient"], clean["age_key"] = passphrase_key(str(options["age_passphrase"]))
-        except RecipientError as exc:
-            raise ExportRequestError(str(exc), field="age_passphrase") from None
+    clean.update(encryption_clean(options))
     if options.get("max_records") not in (None, ""):
         try:
             max_records = int(options["max_records"])
@@ -91,6 +81,48 @@ def export_options_clean(*, platform: Platform, options: dict | None) -> dict:
             )
         clean["max_records"] = max_records
     return clean
+
+
+def encryption_clean(options: dict) -> dict:
+    """`age_recipient` checked, or a passphrase turned into a new key pair whose private half is
+    kept only inside a key file the passphrase protects (`age_key`). A key file made earlier (a
+    schedule's) is carried as it is."""
+    if options.get("age_recipient") and options.get("age_passphrase"):
+        raise ExportRequestError("Encrypt to a public key or with a passphrase, not both.", field="age_passphrase")
+    if options.get("age_passphrase"):
+        try:
+            public, key = passphrase_key(str(options["age_passphrase"]))
+        except RecipientError as exc:
+            raise ExportRequestError(str(exc), field="age_passphrase") from None
+        return {"age_recipient": public, "age_key": key}
+    if not options.get("age_recipient"):
+        return {}
+    try:
+        age_recipient(str(options["age_recipient"]))
+    except RecipientError as exc:
+        raise ExportRequestError(str(exc), field="age_recipient") from None
+    clean = {"age_recipient": str(options["age_recipient"]).strip()}
+    if options.get("age_key"):
+        clean["age_key"] = str(options["age_key"])
+    return clean
+
+
+def destinations_clean(owner, options: dict) -> dict:
+    """`destinations`: the ids of the owner's own storage this job's archive is copied to, when
+    the person chose them (absent: every destination set to "every export"). Someone else's id,
+    or one that is gone, is refused rather than quietly skipped."""
+    if options.get("destinations") is None:
+        return {}
+    try:
+        wanted = sorted({int(i) for i in options["destinations"]})
+    except (TypeError, ValueError):
+        raise ExportRequestError("Destinations are given by their numbers (ids).", field="destinations") from None
+    # The relation is the api app's; named through the owner, so this module imports nothing of it.
+    known = set(owner.destinations.filter(id__in=wanted).values_list("id", flat=True))
+    unknown = [str(i) for i in wanted if i not in known]
+    if unknown:
+        raise ExportRequestError(f"You have no destination {', '.join(unknown)}.", field="destinations")
+    return {"destinations": wanted}
 
 
 def running_jobs_check(owner) -> None:
@@ -154,6 +186,7 @@ def export_job_create(
     if include_media and not platform.supports_media:
         raise ExportRequestError(f"{platform.display_name} has no media files to export.", field="include_media")
     clean = export_options_clean(platform=platform, options=options)
+    clean.update(destinations_clean(owner, options or {}))
     try:
         token_for(owner, platform)
     except NotConnected as exc:
@@ -211,7 +244,8 @@ def everything_job_create(
             missing.append(platform.display_name)
             continue
         wanted = sorted(kinds & set(platform.media_kinds))
-        part_options = {k: v for k, v in (options or {}).items() if k != "media_types"}
+        # The parent writes, encrypts and delivers the one archive: its parts need none of that.
+        part_options = {k: v for k, v in (options or {}).items() if k != "media_types" and k not in PARENT_ONLY}
         if wanted:
             part_options["media_types"] = wanted
         parts.append(
@@ -226,6 +260,8 @@ def everything_job_create(
         raise ExportRequestError("Connect at least one platform first: there is nothing to export.", field="platform")
     notes = [f"Not connected, so not in this export: {', '.join(missing)}."] if missing else []
     kept = {k: v for k, v in (options or {}).items() if k in ("date_from", "date_to", "max_records", "scheduled")}
+    kept.update(encryption_clean(options or {}))
+    kept.update(destinations_clean(owner, options or {}))
     with transaction.atomic():
         if request_key:
             earlier = job_for_request(owner, request_key)

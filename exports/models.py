@@ -258,6 +258,9 @@ class ExportSchedule(models.Model):
     frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.WEEKLY)
     include_media = models.BooleanField(default=True)
     formats = models.JSONField(default=list)
+    # Given to each run's job: `destinations` (the ids chosen, when chosen), `age_recipient` and,
+    # for a passphrase, `age_key` (the key file it protects; the passphrase is never kept).
+    options = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

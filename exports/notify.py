@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from api.events import job_ended
 from exports.conf import setting
+from exports.emails import email_send
 from exports.links import download_link
 from exports.models import ExportJob, MediaFile
 from exports.progress import job_outcome, job_title
@@ -41,13 +40,15 @@ def job_notify(job: ExportJob) -> bool:
         "job_url": f"{settings.SITE_URL}{job.get_absolute_url()}",
         "link_days": setting("LINK_DAYS"),
         "failures": list(job.media_files.filter(status=MediaFile.Status.FAILED)[:20]),
+        # Queued just above (job_ended); the copies are made after this email is sent.
+        "delivered_to": [
+            d.destination.label
+            for d in job.deliveries.filter(archive_sha256=job.archive_sha256)
+            .select_related("destination")
+            .order_by("destination__name")
+        ],
     }
-    subject = render_to_string("emails/export-finished-subject.html", context).strip()
-    text = render_to_string("emails/export-finished-body-text.html", context)
-    html = render_to_string("emails/export-finished-body-html.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [job.owner.email])
-    message.attach_alternative(html, "text/html")
-    message.send()
+    email_send("export-finished", context, to=job.owner.email)
     return True
 
 

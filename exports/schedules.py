@@ -31,8 +31,18 @@ def _crontab(schedule: ExportSchedule) -> CrontabSchedule:
 
 
 def schedule_save(
-    *, owner, platform_slug: str, frequency: str, include_media: bool = True, formats: list[str] | None = None
+    *,
+    owner,
+    platform_slug: str,
+    frequency: str,
+    include_media: bool = True,
+    formats: list[str] | None = None,
+    destinations: list[int] | None = None,
+    age_recipient: str = "",
+    age_passphrase: str = "",
 ) -> ExportSchedule:
+    """Create or change the owner's schedule for a platform. `destinations`: the ids ticked on the
+    form (None: not chosen, so each run goes where the destinations themselves say)."""
     offered = Platform.objects.filter(Q(enabled=True) | Q(slug=EVERYTHING))
     platform = offered.filter(slug=platform_slug).first()
     if platform is None:
@@ -41,6 +51,14 @@ def schedule_save(
         raise jobs.ExportRequestError(f"Unknown frequency {frequency!r}.", field="frequency")
     connection_required(owner, platform)
     include_media = include_media and platform.supports_media
+    # A passphrase becomes one key pair now; each run's archive is encrypted to its public half.
+    options = jobs.encryption_clean({"age_recipient": age_recipient, "age_passphrase": age_passphrase})
+    if destinations is not None:
+        options.update(jobs.destinations_clean(owner, {"destinations": destinations}))
+        # Kept as what was left unticked, so a destination added later for "every export" gets
+        # this schedule's archives too.
+        every = set(owner.destinations.every_export().values_list("id", flat=True))
+        options["destinations_skipped"] = sorted(every - set(options["destinations"]))
     with transaction.atomic():
         schedule, _ = ExportSchedule.objects.update_or_create(
             owner=owner,
@@ -49,6 +67,7 @@ def schedule_save(
                 "frequency": frequency,
                 "include_media": include_media,
                 "formats": formats or ["json", "csv"],
+                "options": options,
                 "enabled": True,
             },
         )
@@ -101,12 +120,24 @@ def schedule_run(schedule: ExportSchedule):
             platform_slug=schedule.platform_id,
             formats=schedule.formats,
             include_media=schedule.include_media,
-            options={"only_new": True, "scheduled": True},
+            options={"only_new": True, "scheduled": True, **schedule_job_options(schedule)},
         )
     except jobs.ExportRequestError:
         return None
     ExportSchedule.objects.filter(id=schedule.id).update(last_job=job)
     return job
+
+
+def schedule_job_options(schedule: ExportSchedule) -> dict:
+    """What a run's job takes from its schedule: the encryption, and where its archive goes."""
+    options = {key: schedule.options[key] for key in ("age_recipient", "age_key") if schedule.options.get(key)}
+    if schedule.options.get("destinations") is not None:
+        mine = schedule.owner.destinations
+        ticked = set(mine.filter(id__in=schedule.options["destinations"]).values_list("id", flat=True))
+        skipped = schedule.options.get("destinations_skipped", [])
+        every = set(mine.every_export().exclude(id__in=skipped).values_list("id", flat=True))
+        options["destinations"] = sorted(ticked | every)
+    return options
 
 
 def schedule_run_by_id(schedule_id: int) -> str | None:

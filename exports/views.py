@@ -64,7 +64,7 @@ def export_new(request):
     platform = offered.filter(slug=slug).first() if slug else None
 
     if request.method == "POST":
-        form = ExportForm(request.POST, platform=platform)
+        form = ExportForm(request.POST, platform=platform, user=request.user)
         status = 400
         if form.is_valid():
             if is_ratelimited(
@@ -84,7 +84,7 @@ def export_new(request):
                     return redirect(job)
     else:
         repeat = bool(platform) and selectors.has_finished_export(request.user, platform.slug)
-        form = ExportForm(platform=platform, repeat=repeat)
+        form = ExportForm(platform=platform, repeat=repeat, user=request.user)
         status = 200
 
     if platform is None:
@@ -242,7 +242,7 @@ def schedule_list(request):
         status = 400
         if form.is_valid():
             try:
-                schedule = schedules.schedule_save(owner=request.user, **form.cleaned_data)
+                schedule = schedules.schedule_save(owner=request.user, **form.schedule_arguments())
             except jobs.ExportRequestError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:

@@ -166,3 +166,20 @@ def test_there_is_one_beat_on_the_database_scheduler(services):
     assert (services["beat"].get("deploy") or {}).get("replicas", 1) == 1
     beats = [name for name, s in services.items() if " beat" in as_text(s.get("command", ""))]
     assert beats == ["beat"]
+
+
+def test_the_image_has_the_binaries_delivery_and_encryption_run(services):
+    dockerfile = DOCKERFILE.read_text()
+    installs = re.search(r"apt-get install -y --no-install-recommends ([^\n&\\]+)", dockerfile)
+    assert installs, "the image installs nothing from Debian"
+    packages = set(installs.group(1).split())
+    # rclone copies archives to rclone remotes (api/delivery.py); age opens encrypted ones.
+    assert {"rclone", "age"} <= packages
+    assert "rm -rf /var/lib/apt/lists/*" in dockerfile
+
+
+def test_the_image_holds_every_app_of_ours_that_settings_installs():
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", DOCKERFILE.read_text(), re.MULTILINE))
+    ours = {app.split(".")[0] for app in settings.INSTALLED_APPS if (ROOT / app.split(".")[0]).is_dir()}
+    assert ours - copied == set()
+    assert {"starexport", "templates", "static"} <= copied

@@ -49,6 +49,25 @@ def api_as():
     return make
 
 
+@pytest.fixture
+def age_key(tmp_path):
+    """A fresh age key pair made by Debian's age-keygen: (the key file, its public key)."""
+    import subprocess
+
+    key = tmp_path / "key.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
+    return key, public
+
+
+@pytest.fixture
+def dav(webdav_server, settings):
+    """The WebDAV server, allowed as a destination though it is on this machine."""
+    url, root = webdav_server
+    settings.STAREXPORT = {**settings.STAREXPORT, "DELIVERY_PRIVATE_ORIGINS": [url]}
+    return url, root
+
+
 @pytest.fixture(scope="session")
 def webdav_server(tmp_path_factory):
     """wsgidav, a real WebDAV server process, with one user (alice / webdav-secret)."""

@@ -135,13 +135,6 @@ def test_storage_on_a_private_network_is_refused_unless_the_operator_allows_it(a
 
 
 # --- WebDAV (wsgidav) and rclone -----------------------------------------------------------------
-@pytest.fixture
-def dav(webdav_server, settings):
-    url, root = webdav_server
-    settings.STAREXPORT = {**settings.STAREXPORT, "DELIVERY_PRIVATE_ORIGINS": [url]}
-    return url, root
-
-
 def test_a_finished_export_is_copied_to_a_webdav_folder(alice, client, sandbox, dav):
     url, root = dav
     folder = f"Backups/{uuid.uuid4().hex[:6]}"

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 from django.core import mail
+from django.core.files.storage import default_storage
 
 from exports import jobs, pipeline
 from exports.archive import archive_build, archive_name_for
@@ -13,14 +14,6 @@ from exports.models import ExportJob, MediaFile
 from tests.conftest import verify_archive
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def age_key(tmp_path):
-    key = tmp_path / "key.txt"
-    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True).stdout.strip()
-    return key, public
 
 
 def age_decrypt(key, encrypted: bytes, out) -> None:
@@ -161,3 +154,17 @@ def test_a_short_passphrase_or_both_a_key_and_a_passphrase_are_refused(alice, ap
         "/api/v1/exports", {"platform": "github", "age_passphrase": "long enough", "age_recipient": age_key[1]}
     )
     assert both.status_code == 400 and "not both" in both.json()["detail"]
+
+
+def test_an_everything_export_encrypts_its_one_archive_and_its_parts_carry_no_key(alice, sandbox, age_key, tmp_path):
+    key, public = age_key
+    job = jobs.export_job_create(owner=alice, platform_slug="all", options={"age_recipient": public}, enqueue=False)
+    assert job.options["age_recipient"] == public
+    assert all("age_recipient" not in part.options for part in job.parts.all())
+    job = pipeline.run_inline(job)
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    assert job.archive_name.endswith(".zip.age")
+    plain = tmp_path / "all.zip"
+    with default_storage.open(job.archive_name, "rb") as f:
+        age_decrypt(key, f.read(), plain)
+    verify_archive(plain, "all")
