@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0008_library_search'),
+        ('exports', '0009_job_size_estimate_and_retry'),
     ]
 
     operations = [
