@@ -459,10 +459,17 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
             )
     add(viewer_html(job, planned, exported_at), "index.html")
     add(failures_csv(failures, ["platform", *FAILURE_FIELDS] if everything else FAILURE_FIELDS), "failures.csv")
-    # What changed since the account's last whole export (one platform's export; DESIGN §2).
-    if not everything and (changes := library.job_changes(job)) is not None:
-        fields = ["resource", "record_id", "change"]
-        add(failures_csv([dict(zip(fields, row, strict=True)) for row in changes], fields), "changes.csv")
+    # What changed since the account's last whole export (DESIGN §2); in an Everything archive
+    # one file for every platform that had an earlier export to compare with, `platform` first.
+    fields = ["resource", "record_id", "change"]
+    compared = [(part, rows) for part, _ in planned if (rows := library.job_changes(part)) is not None]
+    if compared:
+        changes = [
+            {**({"platform": part.platform_id} if everything else {}), **dict(zip(fields, row, strict=True))}
+            for part, rows in compared
+            for row in rows
+        ]
+        add(failures_csv(changes, ["platform", *fields] if everything else fields), "changes.csv")
 
     def manifest() -> Iterator[bytes]:
         # Generated last, when every member before it has been hashed.

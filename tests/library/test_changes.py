@@ -90,3 +90,22 @@ def test_an_edit_is_a_change_of_the_words_a_person_reads(make_user, shelve, clie
     client.force_login(user)
     page = client.get("/library/reddit/t3_e/").content.decode()
     assert page.count("edited</li>") == 1 and "new in the library" in page
+
+
+def test_an_everything_archive_lists_what_changed_on_each_platform(gina, connect, sandbox):
+    connect(gina, "github")
+
+    def everything(records: int) -> ExportJob:
+        sandbox.sandbox.config.records = records
+        job = pipeline.run_inline(jobs.export_job_create(owner=gina, platform_slug="all", enqueue=False))
+        assert job.status == ExportJob.Status.SUCCEEDED, job.error
+        return job
+
+    first = everything(12)
+    assert "changes.csv" not in members(first)
+    second = everything(10)
+    rows = changes(second)
+    assert rows and list(rows[0]) == ["platform", "resource", "record_id", "change"]
+    assert {r["platform"] for r in rows} == {"github", "reddit"}
+    assert {r["change"] for r in rows} == {"gone"}
+    verify_archive(links.archive_location(second), "all")
