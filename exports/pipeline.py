@@ -68,7 +68,9 @@ class Inline:
         pass
 
     def chunks(self, job: ExportJob, chunks: list[list[int]]) -> None:
-        self.pending_chunks.extend(chunks)
+        # One process downloads them all: as one chunk, its threads never wait for the slowest
+        # file of a chunk before the next chunk starts (chunks exist to share work between workers).
+        self.pending_chunks.append([media_id for chunk in chunks for media_id in chunk])
 
     def notify(self, job: ExportJob) -> None:
         pass
