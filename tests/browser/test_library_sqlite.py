@@ -152,6 +152,8 @@ def records_in_order(page) -> list[list[str]]:
 def test_on_sqlite_a_person_browses_searches_and_opens_a_record_of_her_library(site, browser, shot):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    blocked = []  # what the site's Content-Security-Policy refused: a page that is not what it means
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{site.url}/accounts/login/")
     page.fill("input[name=login]", "demo")
     page.fill("input[name=password]", PASSWORD)
@@ -179,6 +181,12 @@ def test_on_sqlite_a_person_browses_searches_and_opens_a_record_of_her_library(s
     # The activity chart is drawn, a bar for each month and platform.
     assert page.locator("svg.lib-activity").is_visible()
     assert page.locator("svg.lib-activity rect").count() >= 4
+    # Its legend names each platform beside the colour of its bars.
+    assert legend_colours(page) == {
+        "Reddit": bar_colours(page)["Reddit"],
+        "Twitter / X": bar_colours(page)["Twitter / X"],
+    }
+    assert len(set(legend_colours(page).values())) == 2
     # Pictures of both sources come from the library's storage and really load.
     for platform in ("reddit", "twitter"):
         shows_picture(page.locator(f'article.lib-record[data-record^="{platform}/"] .lib-media img').first)
@@ -223,11 +231,13 @@ def test_on_sqlite_a_person_browses_searches_and_opens_a_record_of_her_library(s
     page.locator("details summary").click()
     assert PHOTO in page.locator("pre.lib-raw").inner_text()
     shot(page, "library-sqlite-record")
+    assert not blocked, blocked
     context.close()
 
     # On a phone, neither the library nor a record page scrolls sideways.
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = phone.new_page()
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(f"{site.url}/accounts/login/")
     page.fill("input[name=login]", "demo")
     page.fill("input[name=password]", PASSWORD)
@@ -239,6 +249,7 @@ def test_on_sqlite_a_person_browses_searches_and_opens_a_record_of_her_library(s
         width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert width[0] <= width[1], (path, width)
     shot(page, "library-sqlite-phone")
+    assert not blocked, blocked
     phone.close()
 
 
@@ -253,3 +264,25 @@ def shows_picture(image) -> None:
     image.scroll_into_view_if_needed()
     assert "/library/media/" in image.get_attribute("src")
     image.page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=image.element_handle(), timeout=10_000)
+
+
+def legend_colours(page) -> dict[str, str]:
+    """Platform name -> the colour its legend entry shows (as the browser paints it)."""
+    return page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('.lib-legend li')).map(li => {
+             const swatch = li.querySelector('.lib-swatch');
+             const shape = swatch && (swatch.querySelector('rect') || swatch);
+             const style = shape ? getComputedStyle(shape) : null;
+             const colour = style ? (shape.tagName === 'rect' ? style.fill : style.backgroundColor) : '';
+             const name = Array.from(li.childNodes).filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent);
+             return [name.join('').trim(), colour];
+           }))"""
+    )
+
+
+def bar_colours(page) -> dict[str, str]:
+    """Platform name -> the colour of its bars in the activity chart (each bar's title names it)."""
+    return page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('svg.lib-activity rect')).map(r =>
+             [r.querySelector('title').textContent.split(' from ').pop(), getComputedStyle(r).fill]))"""
+    )
