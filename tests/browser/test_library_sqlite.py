@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,14 @@ class Site:
         """gunicorn as the demo starts it, in a session of its own: its group is its workers too."""
         self.log = open(self.folder / "web.log", "w")
         self.web = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "gunicorn"), "starexport.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "1"],
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "starexport.wsgi",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "-w",
+                "1",
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
