@@ -62,6 +62,11 @@ class Filters:
     def active(self) -> bool:
         return any((self.q, self.platform, self.kind, self.date_from, self.date_to, self.media))
 
+    @property
+    def active_filters(self) -> bool:
+        """A filter besides the search words."""
+        return any((self.platform, self.kind, self.date_from, self.date_to, self.media))
+
 
 @dataclass
 class Page:

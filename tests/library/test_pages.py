@@ -116,6 +116,9 @@ def test_a_search_for_nothing_known_says_so(signed_in):
     response = signed_in.get("/library/", {"q": "zeppelin"})
     assert ids_on(response) == []
     assert "0 records match" in response.content.decode()
+    assert "Try fewer words, another spelling" in response.content.decode()
+    filtered = signed_in.get("/library/", {"q": "zeppelin", "platform": "github"}).content.decode()
+    assert 'href="?q=zeppelin">the same words without the filters</a>' in filtered
     assert ids_on(signed_in.get("/library/", {"q": '"" OR -'})) == []  # no words, no error
 
 
@@ -218,3 +221,14 @@ def test_a_filtered_search_for_a_word_in_very_many_records_lists_them_newest_fir
     response = signed_in.get("/library/", {"q": "sourdough", "kind": "submitted"})
     assert ids_on(response) == ["reddit/t3_a", "reddit/t3_e"]
     assert "Many records match" in response.content.decode()
+
+
+def test_a_record_without_words_has_the_same_name_on_the_timeline_and_its_page(client, make_user, shelve):
+    user = make_user("quiet")
+    shelve(user, "reddit", [post("t3_q", "", "", "2024-08-04T12:00:00Z")])
+    client.force_login(user)
+    timeline = client.get("/library/").content.decode()
+    page = client.get("/library/reddit/t3_q/").content.decode()
+    name = re.search(r'<h3 class="lib-title"><a [^>]*>([^<]+)</a>', timeline).group(1)
+    assert name.endswith("of 2024-08-04")
+    assert f"<h1>{name}</h1>" in page and f"<title>{name}" in page

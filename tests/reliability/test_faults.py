@@ -107,6 +107,9 @@ def assert_complete_once(job, slug: str) -> None:
     verify_archive(links.archive_location(job), slug, "--media")
 
 
+# Half a minute each of real SIGKILL recovery, timed: make reliability (test_pipeline keeps a
+# worker killed mid-download in every run).
+@pytest.mark.load
 def test_a_worker_killed_during_fetch_is_replaced_and_the_job_finishes(frank, rig, fault_worker, measured):
     """SIGKILL the worker while it pages through the API; a new worker finishes the export."""
     sandbox_config(rig, latency_ms=400)
@@ -128,6 +131,9 @@ def test_a_worker_killed_during_fetch_is_replaced_and_the_job_finishes(frank, ri
     assert recovered < RECOVERY_SECONDS, f"{recovered:.0f} s from the kill during fetch to the end"
 
 
+# Half a minute each of real SIGKILL recovery, timed: make reliability (test_pipeline keeps a
+# worker killed mid-download in every run).
+@pytest.mark.load
 def test_a_worker_killed_during_download_finishes_without_fetching_a_verified_file_again(
     frank, rig, fault_worker, measured
 ):
@@ -157,6 +163,9 @@ def test_a_worker_killed_during_download_finishes_without_fetching_a_verified_fi
     assert again == []
 
 
+# Half a minute each of real SIGKILL recovery, timed: make reliability (test_pipeline keeps a
+# worker killed mid-download in every run).
+@pytest.mark.load
 def test_a_worker_killed_while_writing_the_archive_finishes_it_from_stored_media(
     frank, rig, fault_worker, measured, purge_files
 ):
