@@ -195,6 +195,9 @@ def test_on_sqlite_a_person_browses_searches_and_opens_a_record_of_her_library(s
         "Twitter / X": bar_colours(page)["Twitter / X"],
     }
     assert len(set(legend_colours(page).values())) == 2
+    # A swatch is a small square beside its name, not a chart-wide block.
+    for box in [page.locator(".lib-swatch").nth(i).bounding_box() for i in range(2)]:
+        assert box["width"] <= 20 and box["height"] <= 20, box
     # Pictures of both sources come from the library's storage and really load.
     for platform in ("reddit", "twitter"):
         shows_picture(page.locator(f'article.lib-record[data-record^="{platform}/"] .lib-media img').first)
