@@ -142,9 +142,10 @@ def test_a_truncated_zip_announced_with_its_tail_is_refused_at_its_first_piece(c
 
 def test_another_platforms_archive_is_refused_before_the_rest_is_sent(client, uma, settings):  # noqa: F811
     settings.STAREXPORT = {**settings.STAREXPORT, "UPLOAD_CHUNK_BYTES": 64 * 1024}
-    members = instagram_members()
-    members["media/posts/202401/padding.jpg"] = os.urandom(300 * 1024)
+    # Three megabytes before its directory: the 1 MiB tail holds the directory, not the whole file.
+    members = {"media/posts/202401/padding.jpg": os.urandom(3 * 1024 * 1024), **instagram_members()}
     data = zip_bytes(members, compression=zipfile.ZIP_STORED)
+    assert len(data) > 3 * uploads.TAIL_BYTES
     created = start_with_tail(client, data, platform="facebook", filename="meta-2025.zip")
     assert created.status_code == 201
     answer = put(client, created.json()["id"], 0, data[: 64 * 1024])
@@ -194,3 +195,16 @@ def test_an_unfinished_upload_can_be_given_up_and_its_bytes_go_with_it(client, u
     put(client, created["id"], 0, data[:1000])
     assert client.delete(f"/exports/import/uploads/{created['id']}").status_code == 204
     assert not Upload.objects.exists() and not list(uploads.uploads_dir().iterdir())
+
+
+def test_a_directory_longer_than_the_tail_is_judged_at_the_finish(client, uma, storage):  # noqa: F811
+    data = zip_bytes(instagram_members())
+    created = client.post(
+        "/exports/import/uploads",
+        {"platform": "facebook", "filename": "meta.zip", "size": str(len(data)), "tail": _blob(data[-40:])},
+    ).json()
+    assert put(client, created["id"], 0, data).status_code == 200
+    finished = client.post(f"/exports/import/uploads/{created['id']}/finish")
+    assert finished.status_code == 422
+    assert finished.json()["error"] == "meta.zip: This looks like an Instagram archive, not a Facebook one."
+    assert not Upload.objects.exists() and not ExportJob.objects.exists()
