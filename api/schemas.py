@@ -183,6 +183,24 @@ class UploadIn(Schema):
     platform: str = Field(min_length=1, max_length=32, json_schema_extra={"enum": importer_slugs()})
     filename: str = Field(default="archive.zip", min_length=1, max_length=255)
     size: int = Field(ge=1, le=10**13)
+    tail: str = Field(
+        default="",
+        max_length=1_400_000,
+        description="The file's last bytes (up to 1 MiB), base64: a ZIP's directory, read when the first piece "
+        "arrives, so a damaged archive or another platform's is refused before the rest is sent.",
+    )
+
+
+class ImportFinishIn(Schema):
+    model_config = ConfigDict(strict=True)
+
+    parts: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="The other uploads of the same download, in order (Takeout's `-002.zip`, `-003.zip`, …): "
+        "one import reads them all.",
+    )
+    skip_sensitive: bool = Field(default=False, description="Leave out messages and history.")
 
 
 class UploadOut(Schema):

@@ -7,6 +7,7 @@ refuses what the site refuses, with the same words.
 
 from __future__ import annotations
 
+import base64
 from uuid import UUID
 
 from allauth.socialaccount.models import SocialAccount
@@ -353,8 +354,12 @@ def import_start(request, payload: schemas.UploadIn):
     """Announce an official archive (X archive, Takeout, …) you are about to upload in pieces."""
     scope_required(request, "export")
     try:
+        tail = base64.b64decode(payload.tail, validate=True)
+    except ValueError:  # binascii.Error, or characters outside ASCII
+        return Status(400, {"detail": "The tail must be base64.", "field": "tail"})
+    try:
         upload = uploads.upload_create(
-            owner=request.user, platform_slug=payload.platform, filename=payload.filename, size=payload.size
+            owner=request.user, platform_slug=payload.platform, filename=payload.filename, size=payload.size, tail=tail
         )
     except uploads.UploadError as exc:
         return Status(exc.status, {"detail": exc.message, "field": exc.field})
@@ -379,12 +384,22 @@ PIECE_BODY = {
 @api.put(
     "/imports/{upload_id}",
     # 413: a piece larger than the advertised piece size, or more than the file announced.
-    response={200: schemas.UploadOut, 409: schemas.Error, 413: schemas.Error, **ERRORS},
+    # 415 and 422: a first piece (or tail) that is not this platform's archive; the upload is gone.
+    response={
+        200: schemas.UploadOut,
+        409: schemas.Error,
+        413: schemas.Error,
+        415: schemas.Error,
+        422: schemas.Error,
+        **ERRORS,
+    },
     openapi_extra=PIECE_BODY,
     tags=["imports"],
 )
 def import_piece(request, upload_id: UUID, offset: int = Query(..., ge=0)):
-    """One piece of the file, sent as the body, starting at byte `offset` (= `received`)."""
+    """One piece of the file, sent as the body, starting at byte `offset` (= `received`). The first
+    piece must begin as a ZIP or tar.gz does (and a ZIP's tail must be a whole directory of this
+    platform's archive): otherwise 415 or 422, and the upload is removed."""
     scope_required(request, "export")
     upload = upload_of(request, upload_id)
     try:
@@ -400,13 +415,20 @@ def import_piece(request, upload_id: UUID, offset: int = Query(..., ge=0)):
     return upload_out(upload)
 
 
-@api.post("/imports/{upload_id}/finish", response={201: schemas.JobOut, 409: schemas.Error, **ERRORS}, tags=["imports"])
-def import_finish(request, upload_id: UUID):
-    """Every byte is there: start the import. The answer is its job, as for an export."""
+@api.post(
+    "/imports/{upload_id}/finish",
+    response={201: schemas.JobOut, 409: schemas.Error, 410: schemas.Error, 422: schemas.Error, **ERRORS},
+    tags=["imports"],
+)
+def import_finish(request, upload_id: UUID, payload: schemas.ImportFinishIn | None = None):
+    """Every byte is there: start the import — of this upload and the other `parts` of the same
+    download, as one job. The archive is opened first: a damaged one, or another platform's, is
+    refused (422) and removed. The answer is its job, as for an export."""
     scope_required(request, "export")
     upload = upload_of(request, upload_id)
+    payload = payload or schemas.ImportFinishIn()
     try:
-        job = uploads.upload_finish(upload)
+        job = uploads.upload_finish(upload, parts=payload.parts, skip_sensitive=payload.skip_sensitive)
     except jobs.ExportRequestError as exc:
         return Status(getattr(exc, "status", 400), {"detail": exc.message, "field": exc.field})
     return Status(201, job_out(request, job))

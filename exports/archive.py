@@ -330,6 +330,11 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
     sha256, taken here from the page itself) and media from beside it: nothing a record carries
     can run, load from elsewhere or post anywhere.
     """
+    return b"".join(viewer_html_chunks(job, parts, exported_at))
+
+
+def viewer_html_chunks(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], exported_at: str):
+    """viewer_html as it is written into the ZIP: in pieces, never the whole page in memory."""
     items = []
     for part, media in parts:
         extractor = get_extractor(part.platform_id)
@@ -351,7 +356,7 @@ def viewer_html(job: ExportJob, parts: list[tuple[ExportJob, list[MediaFile]]], 
                     media=by_record.get(record.external_id, []),
                 )
             )
-    return viewer_page(
+    yield from viewer_page_chunks(
         {"platform": job.platform.display_name, "job_id": str(job.id), "exported_at": exported_at, "records": items}
     )
 
@@ -372,6 +377,15 @@ def viewer_page(data: dict) -> bytes:
     the first screen is drawn while the browser still reads the rest (tens of megabytes for
     100,000 records).
     """
+    return b"".join(viewer_page_chunks(data))
+
+
+VIEWER_BATCH = 500
+
+
+def viewer_page_chunks(data: dict) -> Iterator[bytes]:
+    """viewer_page in pieces: the records after the first screen are written a few hundred at a
+    time (the same JSON array), so the page's text is never whole in memory beside its records."""
     records = sorted(data["records"], key=lambda item: item.get("date", ""), reverse=True)
     head = {
         **data,
@@ -394,7 +408,12 @@ def viewer_page(data: dict) -> bytes:
     between, after = rest.split("__STAREXPORT_DATA__", 1)
     # The first screen is an attribute's value: its quotes and ampersands are escaped as well.
     first = html.escape(_script_json(head), quote=True)
-    return (before + first + between + _script_json(records[FIRST_SCREEN:]) + after).encode()
+    yield (before + first + between + "[").encode()
+    rest = range(FIRST_SCREEN, len(records), VIEWER_BATCH)
+    for start in rest:
+        batch = ",".join(_script_json(item) for item in records[start : start + VIEWER_BATCH])
+        yield (batch if start == FIRST_SCREEN else "," + batch).encode()
+    yield ("]" + after).encode()
 
 
 def media_chunks(storage, name: str) -> Iterator[bytes]:
@@ -457,7 +476,8 @@ def archive_build(job: ExportJob, *, on_progress: Callable[[str], None] | None =
                 json.dumps(sidecar(part, media_file), ensure_ascii=False, indent=2).encode(),
                 media_file.archive_path + ".meta.json",
             )
-    add(viewer_html(job, planned, exported_at), "index.html")
+    # A generator: the page is built when the ZIP reaches it, after the media, and written in pieces.
+    add(viewer_html_chunks(job, planned, exported_at), "index.html")
     add(failures_csv(failures, ["platform", *FAILURE_FIELDS] if everything else FAILURE_FIELDS), "failures.csv")
     # What changed since the account's last whole export (DESIGN §2); in an Everything archive
     # one file for every platform that had an earlier export to compare with, `platform` first.

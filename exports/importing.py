@@ -216,6 +216,7 @@ class ImportRecorder:
                     platform=self.platform,
                     owner_id=self.job.owner_id,
                     origin="the archive holds",
+                    spool_dir=job_temp_dir(self.job),
                 ),
                 "archive_member",
             )
@@ -301,6 +302,7 @@ def job_import(job: ExportJob) -> None:
                 account = importer.account(reader) or recorder.account_record
             finally:
                 reader.close()
+                _remove_empty(Path(settings.VAR_DIR) / "partial" / str(job.id))
     except ExtractorError as exc:
         # Trying again cannot help an archive that was refused, and a hostile one is not kept.
         if exc.code in FINAL_CODES:

@@ -277,7 +277,8 @@ class ExportSchedule(models.Model):
 
 class Upload(models.Model):
     """An official archive arriving from the browser in chunks; resumable after a dropped
-    connection, it becomes an import job once every byte is here."""
+    connection, it becomes an import job once every byte is here. The parts of a download split in
+    several are uploads of their own that become one job."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
@@ -285,7 +286,7 @@ class Upload(models.Model):
     filename = models.CharField(max_length=255)
     size = models.BigIntegerField()
     received = models.BigIntegerField(default=0)
-    job = models.OneToOneField(ExportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="upload")
+    job = models.ForeignKey(ExportJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="uploads")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -295,6 +295,7 @@ def import_page(request):
     context = {
         "platforms": platforms,
         "max_bytes": conf.setting("UPLOAD_MAX_BYTES"),
+        "tail_bytes": uploads.TAIL_BYTES,
         "asked": request.GET.get("platform", ""),
     }
     return render(request, "exports/import.html", context)
@@ -303,10 +304,21 @@ def import_page(request):
 @_json_login_required
 @require_POST
 def upload_start(request):
+    """JSON (platform, filename, size), or a form with the same fields and the file's last bytes as
+    `tail`, which lets the first piece's check read a ZIP's directory."""
+    if request.content_type == "multipart/form-data":
+        data = request.POST
+        tail_file = request.FILES.get("tail")
+        tail = tail_file.read(uploads.TAIL_BYTES + 1) if tail_file else b""
+    else:
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            data = None
+        tail = b""
     try:
-        data = json.loads(request.body or b"{}")
         size = int(data.get("size", 0))
-    except (ValueError, TypeError):
+    except (AttributeError, ValueError, TypeError):
         return JsonResponse({"error": "Send JSON with platform, filename and size."}, status=400)
     try:
         upload = uploads.upload_create(
@@ -314,10 +326,18 @@ def upload_start(request):
             platform_slug=str(data.get("platform", "")),
             filename=str(data.get("filename", "archive.zip")),
             size=size,
+            tail=tail,
         )
     except uploads.UploadError as exc:
         return JsonResponse({"error": exc.message, "field": exc.field}, status=exc.status)
     return JsonResponse(_upload_json(upload), status=201)
+
+
+def _refusal_json(upload, exc) -> JsonResponse:
+    """An upload's refusal, with where to resume when the upload is still there."""
+    fresh = Upload.objects.filter(id=upload.id).first()
+    body = {"error": exc.message, "field": exc.field, **(_upload_json(fresh) if fresh else {"removed": True})}
+    return JsonResponse(body, status=exc.status)
 
 
 @_json_login_required
@@ -327,8 +347,13 @@ def upload_detail(request, upload_id):
         return JsonResponse({"error": "not found"}, status=404)
     if request.method == "GET":
         return JsonResponse(_upload_json(upload))
+    if request.method == "DELETE":
+        if upload.job_id:
+            return JsonResponse({"error": "This upload is an import already."}, status=409)
+        uploads.upload_discard(upload)
+        return HttpResponse(status=204)
     if request.method != "PUT":
-        return JsonResponse({"error": "use GET or PUT"}, status=405)
+        return JsonResponse({"error": "use GET, PUT or DELETE"}, status=405)
     try:
         offset = int(request.GET.get("offset", ""))
         length = int(request.headers.get("Content-Length") or 0)
@@ -338,14 +363,15 @@ def upload_detail(request, upload_id):
         # request.read streams the body: a piece is never held whole in memory.
         uploads.upload_append(upload, offset=offset, stream=request, length=length)
     except uploads.UploadError as exc:
-        upload.refresh_from_db()
-        return JsonResponse({"error": exc.message, **_upload_json(upload)}, status=exc.status)
+        return _refusal_json(upload, exc)
     return JsonResponse(_upload_json(upload))
 
 
 @_json_login_required
 @require_POST
 def upload_complete(request, upload_id):
+    """Start the import of a complete upload, with `parts`: the ids of the other uploads of the same
+    download (a Takeout in several ZIPs)."""
     upload = Upload.objects.filter(id=upload_id, owner=request.user).select_related("job").first()
     if upload is None:
         return JsonResponse({"error": "not found"}, status=404)
@@ -353,10 +379,14 @@ def upload_complete(request, upload_id):
         choice = json.loads(request.body or b"{}")
     except ValueError:
         choice = {}
+    choice = choice if isinstance(choice, dict) else {}
+    parts = choice.get("parts") or []
     try:
         job = uploads.upload_finish(
-            upload, skip_sensitive=bool(isinstance(choice, dict) and choice.get("skip_sensitive"))
+            upload,
+            parts=parts if isinstance(parts, list) else [parts],
+            skip_sensitive=bool(choice.get("skip_sensitive")),
         )
     except jobs.ExportRequestError as exc:
-        return JsonResponse({"error": exc.message}, status=getattr(exc, "status", 400))
+        return JsonResponse({"error": exc.message, "field": exc.field}, status=getattr(exc, "status", 400))
     return JsonResponse({"job": str(job.id), "job_url": job.get_absolute_url()})

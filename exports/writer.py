@@ -270,6 +270,7 @@ def media_verify_and_store(
     sha256: str | None = None,
     size: int | None = None,
     move_from: Path | None = None,
+    spool_dir: Path | None = None,
 ) -> Stored:
     """Check a file and keep it under its content address; MediaRefused says why not.
 
@@ -281,8 +282,23 @@ def media_verify_and_store(
     A caller that hashed the bytes on their way in (the downloader) passes their `sha256` and
     `size`: only the head is read then, for the type. With `move_from` (that file, on local
     storage on the same file system), the file itself becomes the stored copy, by a rename.
+
+    With `spool_dir` (a folder of local disk), bytes whose checksum is not known yet (a member of
+    an archive) are read once: hashed on their way into a file there, which is then checked and
+    moved into place as a download's file is, instead of read a second time to be stored.
     """
     storage = storage or default_storage
+    if spool_dir is not None and sha256 is None:
+        return _spool_and_store(
+            open_bytes,
+            spool_dir=spool_dir,
+            kind=kind,
+            ext=ext,
+            platform=platform,
+            owner_id=owner_id,
+            origin=origin,
+            storage=storage,
+        )
     if sha256 is not None and size is not None:
         with open_bytes() as f:
             head = f.read(HEAD)
@@ -343,6 +359,33 @@ def media_verify_and_store(
     except OSError as exc:
         raise MediaRefused(disk_problem(exc)) from exc
     return Stored(size=size, sha256=sha256, content_type=mime, ext=ext, stored_name=name)
+
+
+def _spool_and_store(open_bytes: Callable[[], IO[bytes]], *, spool_dir: Path, **check) -> Stored:
+    platform = check["platform"]
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    path = spool_dir / f"spool-{os.urandom(8).hex()}"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open_bytes() as f, open(path, "wb") as out:
+            while block := f.read(CHUNK):
+                digest.update(block)
+                size += len(block)
+                # Past the platform's limit the file is refused: counted to say by how much, not kept.
+                if size <= platform.max_file_size:
+                    out.write(block)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise MediaRefused(disk_problem(exc)) from exc
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    try:
+        return media_verify_and_store(
+            lambda: open(path, "rb"), sha256=digest.hexdigest(), size=size, move_from=path, **check
+        )
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _moved(path: Path, storage, name: str) -> bool:

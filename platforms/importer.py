@@ -548,6 +548,18 @@ def _open_tar(fileobj: IO[bytes], packed_size: int) -> TarReader:
     return TarReader(tf, infos, packed_size)
 
 
+NOT_AN_ARCHIVE = "it is neither a ZIP nor a tar.gz file."
+
+
+def archive_kind(head: bytes) -> str | None:
+    """ "zip" or "tar" as a file's first bytes say (its first 512 show a plain tar), None otherwise."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(b"\x1f\x8b") or (len(head) > 262 and head[257:262] == b"ustar"):
+        return "tar"
+    return None
+
+
 def archive_open(fileobj: IO[bytes], *, size: int | None = None) -> ArchiveReader:
     """Check an uploaded archive (ZIP, or tar / tar.gz) and open it; ExtractorError when refused."""
     if size is None:
@@ -556,13 +568,14 @@ def archive_open(fileobj: IO[bytes], *, size: int | None = None) -> ArchiveReade
     fileobj.seek(0)
     head = fileobj.read(512)
     fileobj.seek(0)
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    kind = archive_kind(head)
+    if kind == "zip":
         return _open_zip(fileobj, size)
-    if head.startswith(b"\x1f\x8b") or (len(head) > 262 and head[257:262] == b"ustar"):
+    if kind == "tar":
         return _open_tar(fileobj, size)
     if not head:
         raise damaged("the file is empty.")
-    raise damaged("it is neither a ZIP nor a tar.gz file.")
+    raise damaged(NOT_AN_ARCHIVE)
 
 
 class PartsReader(ArchiveReader):
@@ -592,12 +605,18 @@ class PartsReader(ArchiveReader):
             reader.close()
 
 
-def archive_open_parts(parts: list[tuple[IO[bytes], int | None]]) -> ArchiveReader:
-    """Several parts of one download (each checked as an archive of its own) as one archive."""
+def archive_open_parts(parts: list[tuple[IO[bytes], int | None]], *, names: list[str] | None = None) -> ArchiveReader:
+    """Several parts of one download (each checked as an archive of its own) as one archive. With
+    the parts' `names`, a refusal of one of several names that part."""
     readers: list[ArchiveReader] = []
     try:
-        for fileobj, size in parts:
-            readers.append(archive_open(fileobj, size=size))
+        for position, (fileobj, size) in enumerate(parts):
+            try:
+                readers.append(archive_open(fileobj, size=size))
+            except ExtractorError as exc:
+                if names and len(parts) > 1:
+                    raise ExtractorError(f"{names[position]}: {exc.message}", code=exc.code) from exc
+                raise
         return readers[0] if len(readers) == 1 else PartsReader(readers)
     except ExtractorError:
         for reader in readers:
@@ -612,8 +631,10 @@ def platform_detected(names: list[str]) -> str | None:
     return None
 
 
-def archive_check_platform(reader: ArchiveReader, slug: str) -> BaseImporter:
-    """The named platform's importer when the archive is that platform's; WrongPlatform otherwise."""
+def archive_check_platform(reader: ArchiveReader, slug: str, *, one_part: bool = False) -> BaseImporter | None:
+    """The named platform's importer when the archive is that platform's; WrongPlatform otherwise.
+    For `one_part` of a download that may come in several, names no platform recognises may be a
+    later part's (Takeout's `-002.zip` holds only videos): None, not a refusal."""
     wanted = get_importer(slug)
     names = reader.namelist()
     if wanted.detect(names):
@@ -625,15 +646,73 @@ def archive_check_platform(reader: ArchiveReader, slug: str) -> BaseImporter:
             f"This looks like {other.article} {other.name} archive, not {wanted.article} {wanted.name} one.",
             detected=found,
         )
+    if one_part:
+        return None
     raise WrongPlatform(f"This does not look like {wanted.article} {wanted.name} archive: {wanted.expected}")
 
 
-def archive_inspect(fileobj: IO[bytes] | list, *, platform_slug: str, size: int | None = None) -> None:
+def archive_inspect(
+    fileobj: IO[bytes] | list, *, platform_slug: str, size: int | None = None, names: list[str] | None = None
+) -> None:
     """Refuse a hostile archive, or one of another platform, before it is stored or queued. Several
-    parts of one download are given as a list of (file, size)."""
-    reader = archive_open_parts(fileobj if isinstance(fileobj, list) else [(fileobj, size)])
+    parts of one download are given as a list of (file, size), and their `names` for messages."""
+    reader = archive_open_parts(fileobj if isinstance(fileobj, list) else [(fileobj, size)], names=names)
     try:
         archive_check_platform(reader, platform_slug)
+    finally:
+        reader.close()
+
+
+class TailTooShort(Exception):
+    """The ZIP's directory begins before the bytes at hand."""
+
+
+class TailFile(io.RawIOBase):
+    """A file of `size` bytes of which only the last ones (`tail`) are at hand: enough for zipfile
+    to read a ZIP's directory, which sits at the end of the file, before the rest has arrived."""
+
+    def __init__(self, tail: bytes, size: int):
+        self.tail, self.size = tail, size
+        self.start = size - len(tail)
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise OSError("seek before the start of the file")
+        self.pos = base + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, target) -> int:
+        if self.pos >= self.size:
+            return 0
+        if self.pos < self.start:
+            raise TailTooShort
+        data = self.tail[self.pos - self.start : self.pos - self.start + len(target)]
+        target[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+
+def archive_tail_check(tail: bytes, *, size: int, platform_slug: str) -> None:
+    """What the last bytes of a ZIP of `size` bytes say before the rest is sent: its directory is
+    whole and safe (names, links, encryption, a bomb), and its members are not another platform's.
+    A directory longer than `tail` is left for the check of the whole file."""
+    try:
+        reader = _open_zip(TailFile(tail, size), size)
+    except TailTooShort:
+        return
+    try:
+        archive_check_platform(reader, platform_slug, one_part=True)
     finally:
         reader.close()
 

@@ -336,7 +336,7 @@ STAREXPORT = {
     "UPLOAD_CHUNK_BYTES": env.int("STAREXPORT_UPLOAD_CHUNK_BYTES", default=8 * 1024**2),
     # What one person may have under way at once, so that nobody fills the disk: unfinished
     # uploads, and the bytes they announced. Free space is checked too, keeping a margin.
-    "UPLOAD_MAX_OPEN_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_OPEN", default=3),
+    "UPLOAD_MAX_OPEN_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_OPEN", default=10),
     "UPLOAD_MAX_RESERVED_BYTES_PER_USER": env.int("STAREXPORT_UPLOAD_MAX_RESERVED_BYTES", default=20 * 1024**3),
     "UPLOAD_DISK_MARGIN_BYTES": env.int("STAREXPORT_UPLOAD_DISK_MARGIN_BYTES", default=2 * 1024**3),
     # An upload nothing was added to for this long is removed with its partial file.

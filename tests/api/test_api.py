@@ -358,6 +358,54 @@ def test_an_official_archive_uploaded_in_pieces_becomes_an_import_job(alice, api
     assert api.get(url).json()["job"] == str(job.id)
 
 
+def test_several_uploads_of_one_download_are_one_import(alice, api_as, settings, tmp_path):
+    import base64
+
+    from exports import uploads
+    from tests.exports.test_importing import split_takeout
+
+    settings.VAR_DIR = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path / "s"}},
+    }
+    api = api_as(alice)
+    parts = split_takeout()[:2]
+    ids = []
+    for name, data in parts:
+        tail = base64.b64encode(data[-uploads.TAIL_BYTES :]).decode()
+        created = api.post(
+            "/api/v1/imports", {"platform": "youtube", "filename": name, "size": len(data), "tail": tail}
+        )
+        assert created.status_code == 201, created.content
+        url = f"/api/v1/imports/{created.json()['id']}"
+        assert api.put(f"{url}?offset=0", data, content_type="application/octet-stream").status_code == 200
+        ids.append(created.json()["id"])
+    finished = api.post(f"/api/v1/imports/{ids[0]}/finish", {"parts": ids[1:]})
+    assert finished.status_code == 201, finished.content
+    job = pipeline.run_inline(ExportJob.objects.get(id=finished.json()["id"]))
+    assert job.status == ExportJob.Status.SUCCEEDED, job.error
+    # The second part's videos are in the import, stored from its bytes.
+    with zipfile.ZipFile(io.BytesIO(parts[1][1])) as second:
+        videos = set(second.namelist())
+    stored = set(job.media_files.filter(status="done").values_list("extra__archive_member", flat=True))
+    assert videos and videos <= stored
+    assert job.records.filter(resource="videos").count() == 5
+    assert [api.get(f"/api/v1/imports/{i}").json()["job"] for i in ids] == [str(job.id)] * 2
+    # Finishing again answers with the same job.
+    assert api.post(f"/api/v1/imports/{ids[0]}/finish").json()["id"] == str(job.id)
+
+
+def test_an_upload_that_is_not_an_archive_is_refused_at_its_first_piece(alice, api_as, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    api = api_as(alice)
+    text = b"not an archive\n" * 100
+    created = api.post("/api/v1/imports", {"platform": "twitter", "filename": "x.zip", "size": len(text)})
+    refused = api.put(f"/api/v1/imports/{created.json()['id']}?offset=0", text, content_type="application/octet-stream")
+    assert refused.status_code == 415 and "not an archive" in refused.json()["detail"]
+    assert api.get(f"/api/v1/imports/{created.json()['id']}").status_code == 404
+
+
 def test_imports_follow_the_same_rules_as_exports(alice, bob, api_as):
     started = api_as(alice).post("/api/v1/imports", {"platform": "twitter", "size": 10})
     assert (

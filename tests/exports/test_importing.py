@@ -650,3 +650,35 @@ def test_the_import_page_offers_to_leave_out_messages_and_history_and_the_upload
         assert finished.status_code == 200, finished.content
         jobs.append(ExportJob.objects.get(id=finished.json()["job"]))
     assert [j.options.get("skip_sensitive", False) for j in jobs] == [True, False]
+
+
+def test_a_file_of_the_archive_is_read_once_on_its_way_into_storage(alice, storage_dir, tmp_path):
+    import hashlib
+
+    from exports.writer import MediaRefused, media_verify_and_store
+    from platforms.models import Platform
+    from platforms.sandbox.media import image
+
+    photo = image("read-once")
+    opened = []
+
+    def member(data: bytes):
+        def open_bytes():
+            opened.append(1)
+            return io.BytesIO(data)
+
+        return open_bytes
+
+    spool = tmp_path / "spool"
+    check = {"kind": "image", "ext": "jpg", "platform": Platform.objects.get(slug="twitter"), "owner_id": alice.pk}
+    stored = media_verify_and_store(member(photo), origin="the archive holds", spool_dir=spool, **check)
+    assert len(opened) == 1
+    assert stored.sha256 == hashlib.sha256(photo).hexdigest() and stored.size == len(photo)
+    with default_storage.open(stored.stored_name) as f:
+        assert f.read() == photo
+    # The same bytes again: stored once; a web page named .jpg: refused. Nothing stays behind.
+    assert media_verify_and_store(member(photo), origin="", spool_dir=spool, **check).stored_name == stored.stored_name
+    with pytest.raises(MediaRefused, match="a web page"):
+        media_verify_and_store(member(b"<html>no</html>"), origin="the archive holds", spool_dir=spool, **check)
+    assert list(spool.iterdir()) == []
+    assert files_under(storage_dir) == [stored.stored_name]

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from exports import uploads
 from exports.models import ExportJob, Upload
-from tests.exports.test_uploads import put, start, uma  # noqa: F401 — uma is a fixture
+from tests.exports.test_uploads import ARCHIVE, put, start, uma  # noqa: F401 — uma is a fixture
 
 GB = 1024**3
 
@@ -38,15 +38,16 @@ def test_forty_uploads_of_20_gb_each_are_not_all_accepted(client, uma, settings)
 
 def test_a_user_may_have_only_so_many_unfinished_uploads(client, uma, settings):  # noqa: F811
     limits(settings, UPLOAD_MAX_OPEN_PER_USER=3)
-    assert [start(client, 1000).status_code for _ in range(3)] == [201] * 3
-    fourth = start(client, 1000)
+    size = len(ARCHIVE)
+    assert [start(client, size).status_code for _ in range(3)] == [201] * 3
+    fourth = start(client, size)
     assert fourth.status_code == 429
     assert "3 unfinished uploads (the limit is 3)" in fourth.json()["error"]
     # Finishing one frees its place.
     done = Upload.objects.filter(owner=uma).first()
-    put(client, done.id, 0, b"x" * 1000)
+    put(client, done.id, 0, ARCHIVE)
     assert client.post(f"/exports/import/uploads/{done.id}/finish").status_code == 200
-    assert start(client, 1000).status_code == 201
+    assert start(client, size).status_code == 201
 
 
 def test_the_bytes_a_user_reserves_are_limited(client, uma, settings):  # noqa: F811
@@ -77,11 +78,12 @@ def test_a_piece_larger_than_the_advertised_size_is_refused_unread(client, uma, 
     limits(settings, UPLOAD_CHUNK_BYTES=64 * 1024)
     created = start(client, 1024 * 1024).json()
     assert created["chunk_size"] == 64 * 1024
-    response = put(client, created["id"], 0, b"z" * (100 * 1024))
+    response = put(client, created["id"], 0, b"PK\x03\x04" + b"z" * (100 * 1024))
     assert response.status_code == 413 and "at most 65536 bytes" in response.json()["error"]
     assert response.json()["received"] == 0
     assert uploads.partial_path(Upload.objects.get(id=created["id"])).stat().st_size == 0
-    assert put(client, created["id"], 0, b"z" * (64 * 1024)).json()["received"] == 64 * 1024
+    piece = b"PK\x03\x04" + b"z" * (64 * 1024 - 4)
+    assert put(client, created["id"], 0, piece).json()["received"] == 64 * 1024
 
 
 def age(upload: Upload, hours: float) -> None:
@@ -94,9 +96,9 @@ def age(upload: Upload, hours: float) -> None:
 
 def test_the_sweep_removes_abandoned_uploads_and_their_partial_files(client, uma, settings):  # noqa: F811
     limits(settings, UPLOAD_ABANDONED_HOURS=24)
-    abandoned, moving, finished = (Upload.objects.get(id=start(client, 100).json()["id"]) for _ in range(3))
+    abandoned, moving, finished = (Upload.objects.get(id=start(client, len(ARCHIVE)).json()["id"]) for _ in range(3))
     for upload in (abandoned, moving, finished):
-        put(client, upload.id, 0, b"a" * (100 if upload is finished else 40))
+        put(client, upload.id, 0, ARCHIVE if upload is finished else ARCHIVE[:40])
     assert client.post(f"/exports/import/uploads/{finished.id}/finish").status_code == 200
     orphan = uploads.uploads_dir() / f"{uuid.uuid4()}.part"
     orphan.write_bytes(b"left by a crash")
@@ -110,10 +112,10 @@ def test_the_sweep_removes_abandoned_uploads_and_their_partial_files(client, uma
     assert not Upload.objects.filter(id=abandoned.id).exists()
     assert not uploads.partial_path(abandoned).exists() and not orphan.exists()
     assert Upload.objects.filter(id=moving.id).exists() and uploads.partial_path(moving).exists()
-    assert ExportJob.objects.filter(upload__id=finished.id).exists()
+    assert ExportJob.objects.filter(uploads__id=finished.id).exists()
     # Uploading moves updated_at on: a slow upload is never taken for abandoned.
     before = Upload.objects.get(id=moving.id).updated_at
-    put(client, moving.id, 40, b"b" * 10)
+    put(client, moving.id, 40, ARCHIVE[40:50])
     assert Upload.objects.get(id=moving.id).updated_at > before
     assert uploads.upload_sweep() == 0
 
