@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0008_library_search'),
+        ('exports', '0010_schedule_options'),
     ]
 
     operations = [
