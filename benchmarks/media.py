@@ -186,6 +186,11 @@ def child_env(work: Path, base: str, concurrency: int) -> dict[str, str]:
         NO_PROXY="127.0.0.1",
         no_proxy="127.0.0.1",
     )
+    if not env.get("STAREXPORT_TOKEN_KEY") and not env.get("STAREXPORT_TOKEN_KEY_FILE"):
+        # The throw-away user's token is stored encrypted like any other: a key of the run's own.
+        from cryptography.fernet import Fernet
+
+        env["STAREXPORT_TOKEN_KEY"] = Fernet.generate_key().decode()
     return env
 
 
