@@ -7,6 +7,7 @@
   step began), which already shows the platform's latency and the downloads' speed.
 - A queued job: how long this platform's recent exports took and how many are ahead of it.
 - Where the platform's daily quota is spent, the job waits for its reset, and the estimate says so.
+- Where the platform looks down and is paused, the pause comes first, and the estimate says until when.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from exports.models import ExportJob
 from exports.progress import FETCH_SHARE_NO_MEDIA, FETCH_SHARE_WITH_MEDIA, download_span
 from platforms.budget import budget_for
 from platforms.client import budget_owner
+from platforms.outage import health_for
 
 Status = ExportJob.Status
 # Below this much of a step done, or this soon after it began, the pace says too little.
@@ -65,6 +67,14 @@ def job_estimate(job: ExportJob, *, now: datetime | None = None) -> Estimate:
             seconds,
             f"{job.platform.display_name}'s daily quota for this site is used up: the export waits for it "
             f"to come back at {local:%H:%M} UTC (in {_duration(wait)}), then goes on by itself.",
+        )
+    pause = health_for(job.platform_id).paused() if job.status == Status.DOWNLOADING else None
+    if pause is not None:
+        # The platform looks down: nothing moves until it is tried again.
+        wait = int(pause.seconds_left)
+        after = f", then about {_duration(seconds)} more" if seconds is not None else ""
+        return Estimate(
+            wait + (seconds or 0), f"{pause.sentence(job.platform.display_name)} (in {_duration(wait)}){after}."
         )
     if seconds is None:
         return Estimate(None, "Estimating the time left…" + (f" {_join(why)}." if why else ""))

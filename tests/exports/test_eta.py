@@ -143,3 +143,25 @@ def test_where_the_budget_is_the_bottleneck_the_eta_is_the_requests_left_at_the_
         "Reddit allows 10 requests a minute for this site"
         in client_for(owner).get(f"/exports/{job.id}/").content.decode()
     )
+
+
+def test_a_paused_platforms_job_waits_out_the_pause_first_and_says_until_when(owner, budgets, settings):
+    from platforms.outage import health_for
+
+    settings.STAREXPORT = {**settings.STAREXPORT, "OUTAGE_REQUESTS": 3, "OUTAGE_PAUSE_SECONDS": 120}
+    budgets("reddit")
+    job = running_job(
+        owner,
+        progress=57,  # half of the download's share of the bar
+        seconds_ago=120,
+        status="downloading",
+        include_media=True,
+        downloading_at=timezone.now() - timedelta(seconds=60),
+    )
+    for _ in range(3):
+        health_for("reddit").record(False)  # three requests in a row without an answer
+    body = client_for(owner).get(f"/exports/{job.id}/status.json").json()
+    assert 170 <= body["eta_seconds"] <= 185  # the 2 min pause, then about a minute of downloads
+    page = client_for(owner).get(f"/exports/{job.id}/").content.decode()
+    assert "Reddit is not answering; trying again at " in page
+    assert "(in 2 min)" in page
