@@ -209,7 +209,7 @@ class MetaArchive(BaseImporter):
         when = first_time(item)
         digest = hashlib.sha1(json.dumps([context, item], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         record_id = f"{resource}_{digest[:16]}"
-        text = item.get("content") or item.get("title") or item.get("name") or ""
+        text = next((item[k] for k in ("content", "title", "name", "message", "description") if item.get(k)), "")
         record: dict = {"id": record_id, "created_time": when}
         if text:
             record["message"] = text

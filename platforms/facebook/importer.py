@@ -43,6 +43,8 @@ ACTIVITY = (
     (re.compile(r"(?:^|/)saved_items_and_collections/[^/]*\.json$"), "saved"),
     (re.compile(r"(?:^|/)groups/[^/]*(?:posts|comments)[^/]*\.json$"), "group_posts"),
     (re.compile(r"(?:^|/)events/[^/]*\.json$"), "events"),
+    # Live broadcasts, their videos beside them (`live_videos/AQM….mp4`, 2024+).
+    (re.compile(r"(?:^|/)live_videos/[^/]*\.json$"), "live_videos"),
     (re.compile(r"(?:^|/)messages/(?:inbox|archived_threads|filtered_threads|message_requests|e2ee_cutover)/"
                 r"[^/]+/message_\d+\.json$"), "messages"),
     (re.compile(r"(?:^|/)posts/[^/]*\.json$"), "other_posts"),

@@ -363,3 +363,44 @@ def test_every_activity_file_is_read_and_every_other_member_named(make_user, pla
         "a file no data file of the archive refers to"
     ) in job.notes
     assert unaccounted(job, members) == {n for n in members if n.endswith(".json") and "security" not in n}
+
+
+@pytest.mark.django_db
+def test_live_videos_are_read_with_their_files_and_an_absent_one_is_named(make_user, platforms, settings, tmp_path):
+    """A 2024 archive's live_videos/live_videos.json, its videos beside it named by Facebook's
+    own hash (no id in the name), one of them absent."""
+    import hashlib
+
+    from platforms.sandbox.media import video
+
+    top = "facebook-ada-20240601/"
+    live = "your_facebook_activity/live_videos"
+    clip = video("fblive", seconds=0.2, width=32, height=32)
+    members = {
+        f"{top}{live}/live_videos.json": json.dumps(
+            {"live_videos_v2": [
+                {"timestamp": 1700000900, "uri": f"{live}/AQMxLiveOne.mp4", "title": "", "description": "",
+                 "message": mojibake("Morgentræning")},
+                {"timestamp": 1700001000, "uri": f"{live}/AQMxLiveTwo.mp4", "title": "Evening", "message": ""},
+            ]}
+        ),
+        f"{top}{live}/AQMxLiveOne.mp4": clip,
+        f"{top}personal_information/profile_information/profile_information.json": json.dumps(
+            {"profile_v2": {"name": {"full_name": "Ada"}, "username": "ada"}}
+        ),
+        f"{top}your_facebook_activity/facebook_marketplace/items_sold.json": json.dumps({"items_selling_v2": []}),
+    }  # fmt: skip
+    job = imported(make_user("ada"), "facebook", zip_bytes(members), settings=settings, tmp_path=tmp_path)
+    records = sorted(r.data.get("message") for r in job.records.filter(resource="live_videos"))
+    assert records == ["Evening", "Morgentræning"]
+    files = list(job.media_files.order_by("timestamp"))
+    assert [(f.kind, f.status) for f in files] == [("video", "done"), ("video", "failed")]
+    assert files[0].sha256 == hashlib.sha256(clip).hexdigest()
+    assert files[1].last_error == f"{live}/AQMxLiveTwo.mp4: not in the archive and no URL to fetch it from"
+    assert (
+        f"{top}your_facebook_activity/facebook_marketplace/items_sold.json: not a kind of content this import reads"
+    ) in job.notes
+    assert unaccounted(job, members) == {
+        f"{top}{live}/live_videos.json",
+        f"{top}personal_information/profile_information/profile_information.json",
+    }
