@@ -45,8 +45,9 @@ ACTIVITY = (
     (re.compile(r"(?:^|/)events/[^/]*\.json$"), "events"),
     # Live broadcasts, their videos beside them (`live_videos/AQM….mp4`, 2024+).
     (re.compile(r"(?:^|/)live_videos/[^/]*\.json$"), "live_videos"),
-    (re.compile(r"(?:^|/)messages/(?:inbox|archived_threads|filtered_threads|message_requests|e2ee_cutover)/"
-                r"[^/]+/message_\d+\.json$"), "messages"),
+    # inbox/, archived_threads/, filtered_threads/, message_requests/, e2ee_cutover/, and whatever
+    # other box a year adds: every thread's message_<n>.json.
+    (re.compile(r"(?:^|/)messages/[^/]+/[^/]+/message_\d+\.json$"), "messages"),
     (re.compile(r"(?:^|/)posts/[^/]*\.json$"), "other_posts"),
 )  # fmt: skip
 OTHERS = (

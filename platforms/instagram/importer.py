@@ -40,7 +40,8 @@ ACTIVITY = (
     (re.compile(r"(?:^|/)likes/[^/]*\.json$"), "likes"),
     (re.compile(r"(?:^|/)saved/[^/]*\.json$"), "saved"),
     (re.compile(r"(?:^|/)(?:story_interactions|stories_interactions)/[^/]*\.json$"), "story_interactions"),
-    (re.compile(r"(?:^|/)messages/(?:inbox|message_requests)/[^/]+/message_\d+\.json$"), "messages"),
+    # inbox/, message_requests/ and whatever other box a year adds: every thread's message_<n>.json.
+    (re.compile(r"(?:^|/)messages/[^/]+/[^/]+/message_\d+\.json$"), "messages"),
     (re.compile(ACTIVITY + r"[^/]*\.json$"), "other_content"),
 )
 OTHERS = (

@@ -45,7 +45,9 @@ FOLDERS = {
     ),
     "playlists": meanings("playlists", "playlist", "listes de lecture", "listas de reproducción", "Playlists"),
     "channels": meanings("channels", "channel", "Kanäle", "Kanal", "chaînes", "chaîne", "canales", "canal", "canais"),
-    "comments": meanings("comments", "my-comments", "Kommentare", "commentaires", "comentarios", "comentários"),
+    "comments": meanings(
+        "comments", "my-comments", "Kommentare", "Meine Kommentare", "commentaires", "comentarios", "comentários"
+    ),
     "subscriptions": meanings("subscriptions", "Abos", "Abonnements", "abonnements", "suscripciones", "inscrições"),
     "history": meanings("history", "Verlauf", "historique", "historial", "histórico", "cronologia"),
 }
@@ -420,6 +422,11 @@ class Importer(BaseImporter):
     def comments(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         for name in sorted(n for n in members if n.lower().endswith(".csv")):
             yield from self.each("comments", self.csv_rows(self.archive, name), self.comment, where=name)
+        # Takeouts before 2023 (and some since) write them as a page: my-comments/my-comments.html.
+        for name in sorted(n for n in members if n.lower().endswith(".html")):
+            self.used.add(name)
+            rows = comments_html(self.archive.read(name).decode("utf-8", "replace"))
+            yield from self.each("comments", rows, self.comment, where=name)
 
     def comment(self, row: dict) -> tuple[dict, list[ImportedMedia]]:
         comment_id = col(row, "Comment ID", "Comment Id")
@@ -588,3 +595,37 @@ SEARCH_WORDS = ("search", "such", "recherche", "busqueda", "pesquisa", "ricerc",
 
 def is_search(name: str) -> bool:
     return any(word in meaning(_stem(name)) for word in SEARCH_WORDS)
+
+
+HTML_ITEM = re.compile(r"<li>(.*?)</li>", re.S)
+COMMENT_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:\s*|T)(\d\d):(\d\d):(\d\d)")
+
+
+def comments_html(page: str) -> list[dict]:
+    """The HTML form of the comments (`my-comments.html`): one `<li>` each, `You added a <a
+    href="…watch?v=ID&lc=COMMENT">comment</a> on <a>video</a>.<br/>2020-02-27 15:55:56 UTC<br/>text`.
+    Mapped into the CSV form's columns."""
+    import html
+
+    rows = []
+    for item in HTML_ITEM.findall(page):
+        parts = re.split(r"<br\s*/?>", item)
+        when = COMMENT_TIME.search(re.sub(r"<[^>]+>", "", item))
+        links = [html.unescape(h) for h in re.findall(r'<a href="([^"]*)"', item)]
+        comment = next((re.search(r"[?&]lc=([\w.-]+)", u) for u in links if "lc=" in u), None)
+        video = next((re.search(r"[?&]v=([\w-]+)", u) for u in links if "v=" in u), None)
+        # The text is what follows the line with the moment (or the first line, in older pages).
+        text_parts = [p for p in parts[1:] if not COMMENT_TIME.fullmatch(re.sub(r"<[^>]+>|\s*UTC\s*$", "", p).strip())]
+        text = html.unescape(re.sub(r"<[^>]+>", "", "<br>".join(text_parts).replace("<br>", "\n"))).strip()
+        moment = "{}-{}-{}T{}:{}:{}Z".format(*when.groups()) if when else ""
+        digest = hashlib.sha1(f"{moment}|{text}|{links}".encode()).hexdigest()[:16]
+        rows.append(
+            {
+                "Comment ID": comment.group(1) if comment else f"html_{digest}",
+                "Video ID": video.group(1) if video else "",
+                "Comment Create Timestamp": moment,
+                "Comment Text": text,
+                "Links": " ".join(links),
+            }
+        )
+    return rows

@@ -458,3 +458,24 @@ def test_a_german_history_is_left_out_when_asked():
     assert resources == {"channels", "videos", "subscriptions"}
     for name in ("Wiedergabeverlauf.html", "Suchverlauf.html"):
         assert importer.why_not_read(f"{GERMAN}/Verlauf/{name}") == "left out, as asked (messages and history)"
+
+
+MY_COMMENTS = """<html><body><ul>
+<li>You added a <a href="https://www.youtube.com/watch?v=abc123def45&amp;lc=UgxHtml1">comment</a> on
+<a href="https://www.youtube.com/watch?v=abc123def45">Demo: part 1</a>.<br/>2023-02-27 15:55:56 UTC<br/>Nice &amp; warm</li>
+<li>Sent at 2020-04-27 23:18:23 UTC while watching <a href="http://www.youtube.com/watch?v=xyz987uvw65">a video</a>.<br/>older form</li>
+</ul></body></html>"""
+
+
+def test_comments_written_as_a_page_are_read():
+    """A 2023 Takeout may write the comments as my-comments/my-comments.html, not comments.csv."""
+    found = {**members(files=False), f"{BASE}/my-comments/my-comments.html": MY_COMMENTS}
+    importer, archive, rows = read(found)
+    comments = [r[1] for r in rows if r[0] == "comments"]
+    assert [(c["id"], c["snippet"]["videoId"], c["snippet"]["textOriginal"], c["snippet"]["publishedAt"])
+            for c in comments] == [
+        ("UgxHtml1", "abc123def45", "Nice & warm", "2023-02-27T15:55:56Z"),
+        (comments[1]["id"], "xyz987uvw65", "older form", "2020-04-27T23:18:23Z"),
+    ]  # fmt: skip
+    assert comments[1]["id"].startswith("html_")
+    assert f"{BASE}/my-comments/my-comments.html" not in importer.unread(archive.namelist())
