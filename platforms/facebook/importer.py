@@ -38,8 +38,9 @@ ACTIVITY = (
     (re.compile(r"(?:^|/)stories/[^/]*\.json$"), "stories"),
     (re.compile(r"(?:^|/)(?:facebook_)?reels?/[^/]*\.json$|(?:^|/)posts/[^/]*reels?[^/]*\.json$"), "reels"),
     (re.compile(r"(?:^|/)comments(?:_and_reactions)?/[^/]*comments[^/]*\.json$"), "comments"),
-    (re.compile(r"(?:^|/)(?:likes_and_reactions|comments_and_reactions)/[^/]*(?:likes|reactions)[^/]*\.json$"),
-     "reactions"),
+    # likes_and_reactions/posts_and_comments.json and pages.json (to 2024), likes_and_reactions_1.json (2024+)
+    (re.compile(r"(?:^|/)likes_and_reactions/[^/]*\.json$|(?:^|/)comments_and_reactions/[^/]*(?:likes|reactions)"
+                r"[^/]*\.json$"), "reactions"),
     (re.compile(r"(?:^|/)saved_items_and_collections/[^/]*\.json$"), "saved"),
     (re.compile(r"(?:^|/)groups/[^/]*(?:posts|comments)[^/]*\.json$"), "group_posts"),
     (re.compile(r"(?:^|/)events/[^/]*\.json$"), "events"),

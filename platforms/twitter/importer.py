@@ -38,16 +38,18 @@ MEDIA_FILE = re.compile(
 )
 # Long posts' whole text: note-tweet.js, and deleted-note-tweet.js for the deleted ones.
 NOTE_FILES = re.compile(r"(?:^|/)data/(?:deleted-)?note-tweet(?:-part\d+)?\.js$")
-DM_MEDIA = re.compile(r"(?:^|/)data/direct_messages(?:_group)?_media/(\d+)-([^/]+)$")
+# direct_messages_media/ (direct_message_media/ in 2019 archives) and the group conversations' folder.
+DM_MEDIA = re.compile(r"(?:^|/)data/direct_messages?(?:_group)?_media/(\d+)-([^/]+)$")
 PROFILE_MEDIA = re.compile(r"(?:^|/)data/profile_media/\d+-([^/]+)$")
 # The other data files read, each as a resource of its own.
 CONTENT = (
     (re.compile(r"(?:^|/)data/like(?:-part\d+)?\.js$"), "likes"),
     (re.compile(r"(?:^|/)data/bookmarks?(?:-part\d+)?\.js$"), "bookmarks"),
-    (re.compile(r"(?:^|/)data/direct-messages(?:-group)?(?:-part\d+)?\.js$"), "direct_messages"),
+    # direct-messages.js, and direct-message.js in 2019 archives.
+    (re.compile(r"(?:^|/)data/direct-messages?(?:-group)?(?:-part\d+)?\.js$"), "direct_messages"),
     (re.compile(r"(?:^|/)data/lists-(?:created|member|subscribed)\.js$"), "lists"),
 )
-SENSITIVE = (re.compile(r"(?:^|/)data/direct-messages"), re.compile(r"(?:^|/)data/direct_messages"))
+SENSITIVE = (re.compile(r"(?:^|/)data/direct[-_]messages?[-_.]"),)
 OTHERS = (
     (re.compile(r"(?:^|/)data/(?:tweet|deleted-tweet|direct-message|direct-message-group)-headers(?:-part\d+)?\.js$"),
      "the ids and times of the posts and messages read from their own files, without their content"),
@@ -298,7 +300,9 @@ class Importer(BaseImporter):
                 if not self.wanted(name):
                     continue
                 # Where a message's files are: a group conversation's have a folder of their own.
-                self.dm_folder = "direct_messages_group_media" if "-group" in name else "direct_messages_media"
+                # (direct_message_media/ beside a 2019 archive's direct-message.js).
+                singular = re.search(r"direct-message(?:-group)?(?:-part\d+)?\.js$", name)
+                self.dm_folder = f"direct_message{'' if singular else 's'}{'_group' if '-group' in name else ''}_media"
                 mapper = {
                     "likes": self.liked,
                     "bookmarks": self.liked,

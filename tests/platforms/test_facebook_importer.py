@@ -404,3 +404,28 @@ def test_live_videos_are_read_with_their_files_and_an_absent_one_is_named(make_u
         f"{top}{live}/live_videos.json",
         f"{top}personal_information/profile_information/profile_information.json",
     }
+
+
+def test_likes_and_reactions_files_of_every_year_are_read():
+    """Reactions sit in likes_and_reactions/posts_and_comments.json and pages.json (2019-2024, also
+    under your_facebook_activity/), and in comments_and_reactions/likes_and_reactions_1.json (2024+)."""
+    act = "your_facebook_activity"
+    found = {
+        f"{act}/likes_and_reactions/posts_and_comments.json": json.dumps(
+            {"reactions_v2": [{"timestamp": 1600000000, "title": "Ada likes Bo's post.",
+                               "data": [{"reaction": {"reaction": "LIKE", "actor": "Ada"}}]}]}
+        ),
+        f"{act}/likes_and_reactions/pages.json": json.dumps({"page_likes_v2": [{"name": "Knitting", "timestamp": 1600000100}]}),
+        f"{act}/comments_and_reactions/likes_and_reactions_1.json": json.dumps(
+            [{"timestamp": 1700000000, "title": "Ada reacted to Cy's photo.", "data": [{"reaction": {"reaction": "LOVE"}}]}]
+        ),
+    }  # fmt: skip
+    importer = importer_for("facebook")
+    archive = archive_open(io.BytesIO(zip_bytes(found)))
+    rows = list(importer.records(archive))
+    assert sorted((r[0], r[1]["message"]) for r in rows) == [
+        ("reactions", "Ada likes Bo's post."),
+        ("reactions", "Ada reacted to Cy's photo."),
+        ("reactions", "Knitting"),
+    ]
+    assert importer.unread(archive.namelist()) == {}

@@ -300,3 +300,37 @@ def test_circle_posts_deleted_long_posts_and_group_messages_are_read_whole(make_
     data_files = ("tweets.js", "twitter-circle-tweet.js", "deleted-tweets.js", "deleted-note-tweet.js")
     read = {f"{top}data/{n}" for n in (*data_files, "direct-messages-group.js")}
     assert unaccounted(job, found) == read
+
+
+def test_a_2019_archive_s_direct_message_js_is_read_with_its_folder():
+    """2019 archives name the messages file and folder in the singular: direct-message.js and
+    direct_message_media/."""
+    from platforms.sandbox.media import image
+
+    conversation = {
+        "dmConversation": {
+            "conversationId": "20077771-20077772",
+            "messages": [
+                {"messageCreate": {"id": "1100000000000000001", "senderId": "20077772", "recipientId": "20077771",
+                                   "text": "Old times", "createdAt": "2019-03-06T10:00:00.000Z",
+                                   "mediaUrls": ["https://ton.twitter.com/1.1/ton/data/dm/1100000000000000001/3/old.jpg"]}},
+                {"messageCreate": {"id": "1100000000000000002", "senderId": "20077771", "recipientId": "20077772",
+                                   "text": "Gone", "createdAt": "2019-03-06T10:01:00.000Z",
+                                   "mediaUrls": ["https://ton.twitter.com/1.1/ton/data/dm/1100000000000000002/4/gone.jpg"]}},
+            ],
+        }
+    }  # fmt: skip
+    found = {
+        "data/tweet.js": ytd("tweet", []),
+        "data/direct-message.js": ytd("direct_message", [conversation]),
+        "data/direct_message_media/1100000000000000001-old.jpg": image("old"),
+        "data/direct-message-headers.js": ytd("direct_message_headers", []),
+    }
+    importer, archive, rows = read(found)
+    assert [(r[0], r[1]["id"], [m.member for m in r[2]]) for r in rows] == [
+        ("direct_messages", "1100000000000000001", ["data/direct_message_media/1100000000000000001-old.jpg"]),
+        ("direct_messages", "1100000000000000002", ["data/direct_message_media/1100000000000000002-gone.jpg"]),
+    ]
+    assert importer.why_not_read("data/direct-message-headers.js").startswith("the ids and times")
+    importer.skip_sensitive = True
+    assert importer.why_not_read("data/direct-message.js") == "left out, as asked (messages and history)"
