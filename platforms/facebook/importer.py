@@ -91,7 +91,12 @@ class Importer(MetaArchive):
     )
 
     def detect(self, names: list[str]) -> bool:
-        return any(POSTS_FILES.search(n) or MARKERS.search(n) or PROFILE_FILE.search(n) for n in names)
+        # A JSON data file: the HTML form (Meta's default) holds the same folders of .html pages,
+        # which no importer reads; it is refused with the word to download JSON, not imported empty.
+        return any(
+            n.endswith(".json") and (POSTS_FILES.search(n) or MARKERS.search(n) or PROFILE_FILE.search(n))
+            for n in names
+        )
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         self.start(archive)

@@ -72,7 +72,11 @@ class Importer(MetaArchive):
     )
 
     def detect(self, names: list[str]) -> bool:
-        return any("your_instagram_activity/" in n or MEDIA_FILES.search(n) or STORY_FILES.search(n) for n in names)
+        # A JSON data file: the HTML form is refused with the word to download JSON (see Facebook's).
+        return any(
+            ("your_instagram_activity/" in n and n.endswith(".json")) or MEDIA_FILES.search(n) or STORY_FILES.search(n)
+            for n in names
+        )
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         self.start(archive)

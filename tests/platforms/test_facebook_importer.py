@@ -429,3 +429,25 @@ def test_likes_and_reactions_files_of_every_year_are_read():
         ("reactions", "Knitting"),
     ]
     assert importer.unread(archive.namelist()) == {}
+
+
+def test_the_html_form_of_meta_s_archives_is_refused_with_the_word_to_download_json():
+    """Meta's default format is HTML: the same folders, pages in place of JSON. Refused, not imported
+    empty with every page named as a viewer's page."""
+    from platforms.importer import WrongPlatform, archive_check_platform
+
+    for slug, found in (
+        ("facebook", {
+            "your_facebook_activity/posts/your_posts__check_ins__photos_and_videos_1.html": "<html></html>",
+            "your_facebook_activity/posts/media/Trip/10158000000000001.jpg": b"\xff\xd8\xff",
+            "personal_information/profile_information/profile_information.html": "<html></html>",
+        }),
+        ("instagram", {
+            "your_instagram_activity/media/posts_1.html": "<html></html>",
+            "media/posts/202501/17950000000000001.jpg": b"\xff\xd8\xff",
+        }),
+    ):  # fmt: skip
+        archive = archive_open(io.BytesIO(zip_bytes(found)))
+        with pytest.raises(WrongPlatform) as refused:
+            archive_check_platform(archive, slug)
+        assert "JSON format, not HTML" in refused.value.message
