@@ -52,6 +52,8 @@ FOLDERS = {
     "history": meanings("history", "Verlauf", "historique", "historial", "histórico", "cronologia"),
 }
 FOLDER_OF = {m: kind for kind, names in FOLDERS.items() for m in names}
+# The channel's own file in its folder: channels/channel.csv, Kanäle/Kanal.csv, chaînes/chaîne.csv.
+CHANNEL_FILES = meanings("channel", "channels", "Kanal", "chaîne", "canal")
 # Column headers by meaning, for every wording seen (`Video ID` 2023, `Video Id` and shorter names 2025).
 COLUMNS = {
     "video_id": ("Video ID", "Video Id", "ID de la vidéo", "Video-ID"),
@@ -171,7 +173,7 @@ class Importer(BaseImporter):
 
     # --- channel ---------------------------------------------------------------------------
     def channels(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
-        for name in sorted(n for n in members if meaning(_stem(n)) in meanings("channel", "channels", "Kanal")):
+        for name in sorted(n for n in members if meaning(_stem(n)) in CHANNEL_FILES):
             yield from self.each("channels", self.csv_rows(self.archive, name), self.channel, where=name)
 
     def channel(self, row: dict) -> tuple[dict, list[ImportedMedia]] | None:

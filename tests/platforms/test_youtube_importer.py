@@ -479,3 +479,25 @@ def test_comments_written_as_a_page_are_read():
     ]  # fmt: skip
     assert comments[1]["id"].startswith("html_")
     assert f"{BASE}/my-comments/my-comments.html" not in importer.unread(archive.namelist())
+
+
+def test_a_french_takeout_s_channel_and_history_are_known_by_their_names():
+    found = {
+        "Takeout/YouTube et YouTube Music/chaînes/chaîne.csv": table(
+            ["Channel ID", "Channel Title (Original)"], [["UC8", "Cuisine d'Ada"]]
+        ),
+        "Takeout/YouTube et YouTube Music/historique/historique des recherches.json": __import__("json").dumps(
+            [{"header": "YouTube", "title": "Recherche : pain", "time": "2025-01-02T03:04:05Z"}]
+        ),
+        "Takeout/YouTube et YouTube Music/historique/historique des vidéos regardées.json": __import__("json").dumps(
+            [{"header": "YouTube", "title": "A regardé Pain", "titleUrl": "https://www.youtube.com/watch?v=pain0000001",
+              "time": "2025-01-02T04:04:05Z"}]
+        ),
+    }  # fmt: skip
+    importer, archive, rows = read(found)
+    assert [(r[0], r[1]["id"] if r[0] == "channels" else r[1]["snippet"]["title"]) for r in rows] == [
+        ("channels", "UC8"),
+        ("search_history", "Recherche : pain"),
+        ("watch_history", "A regardé Pain"),
+    ]
+    assert importer.unread(archive.namelist()) == {}
