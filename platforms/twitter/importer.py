@@ -80,6 +80,13 @@ MEDIA_DIRS = {
     "community_tweets": ("community_tweet_media",),
     "circle_tweets": ("twitter_circle_tweet_media",),
 }
+# A group conversation's events besides messages, by the names the API's dm_events give them.
+CONVERSATION_EVENTS = {
+    "joinConversation": "ParticipantsJoin",
+    "participantsJoin": "ParticipantsJoin",
+    "participantsLeave": "ParticipantsLeave",
+    "conversationNameUpdate": "ConversationNameUpdate",
+}
 # API v2 media keys are the media id behind a prefix for its type.
 KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
 VIDEO_EXTS = ("mp4", "mov", "m4v")
@@ -350,12 +357,16 @@ class Importer(BaseImporter):
         return [({"id": url.rstrip("/").rsplit("/", 1)[-1], "url": url}, []) for url in urls]
 
     def conversation(self, item: dict) -> list[tuple[dict, list[ImportedMedia]]]:
-        """One record per message of a conversation, with the files the archive holds for it."""
+        """One record per message of a conversation, with the files the archive holds for it, and
+        one per event of a group conversation (joins, leaves, a new name)."""
         conversation = (item or {}).get("dmConversation") or {}
         found = []
         for entry in conversation.get("messages") or []:
             message = entry.get("messageCreate") if isinstance(entry, dict) else None
             if not message or not message.get("id"):
+                event = self.conversation_event(conversation, entry)
+                if event:
+                    found.append((event, []))
                 continue
             message_id = str(message["id"])
             record = {
@@ -392,6 +403,27 @@ class Importer(BaseImporter):
                 )
             found.append(({k: v for k, v in record.items() if v is not None}, media))
         return found
+
+    def conversation_event(self, conversation: dict, entry) -> dict | None:
+        """A group conversation's other events (who joined or left, a new name), as the API's
+        dm_events give them (`ParticipantsJoin`, `ParticipantsLeave`), keyed by their moment."""
+        if not isinstance(entry, dict) or len(entry) != 1:
+            return None
+        kind, event = next(iter(entry.items()))
+        if not isinstance(event, dict):
+            return None
+        event_type = CONVERSATION_EVENTS.get(kind, kind[:1].upper() + kind[1:])
+        when = iso_from(event.get("createdAt"))
+        record = {
+            "id": f"{conversation.get('conversationId')}_{kind}_{event.get('createdAt', '')}",
+            "event_type": event_type,
+            "dm_conversation_id": conversation.get("conversationId"),
+            "sender_id": event.get("initiatingUserId"),
+            "participant_ids": event.get("participantsSnapshot") or event.get("userIds"),
+            "created_at": when,
+            "archive": event,
+        }
+        return {k: v for k, v in record.items() if v is not None}
 
     def profile_record(self, archive: ArchiveReader) -> tuple[dict, list[ImportedMedia]] | None:
         """The profile with its avatar and banner, as the archive holds them (data/profile_media/)."""

@@ -266,12 +266,16 @@ def test_circle_posts_deleted_long_posts_and_group_messages_are_read_whole(make_
     top = "twitter-2024-03-07-ada/"
     job = imported(make_user("ada"), "twitter", zip_bytes(found), settings=settings, tmp_path=tmp_path)
     records = {(r.resource, r.external_id): r.data for r in job.records.all()}
+    join = "777_joinConversation_2024-03-06T09:00:00.000Z"
     assert set(records) == {
         ("circle_tweets", "1600000000000000001"),
         ("deleted_tweets", "1600000000000000002"),
         ("direct_messages", "1700000000000000001"),
         ("direct_messages", "1700000000000000002"),
+        ("direct_messages", join),
     }
+    assert records[("direct_messages", join)]["event_type"] == "ParticipantsJoin"
+    assert records[("direct_messages", join)]["sender_id"] == "20077772"
     deleted = records[("deleted_tweets", "1600000000000000002")]
     assert deleted["text"] == "Deleted, and long: " + "word " * 70
     assert deleted["note_tweet"] == {"text": deleted["text"]}
