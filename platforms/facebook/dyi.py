@@ -138,6 +138,8 @@ class MetaArchive(BaseImporter):
             if len(parts) > 2:
                 tops.add(f"{parts[0]}/{parts[1]}/")
         self.roots = ["", *sorted(tops, key=len)]
+        # The members the records so far named as their files, present or not.
+        self.named: set[str] = set()
 
     def load(self, name: str) -> Any:
         """A data file, its mojibake repaired in every string."""
@@ -170,6 +172,7 @@ class MetaArchive(BaseImporter):
     def file_media(self, file: dict, *, record_id: str, when: str | None, caption: str, **extra) -> ImportedMedia:
         uri = file["uri"]
         member = self.resolve(uri)
+        self.named.add(member)
         kind, ext = self.kind_of(uri, member)
         return ImportedMedia(
             member=member,
@@ -206,7 +209,7 @@ class MetaArchive(BaseImporter):
         when = first_time(item)
         digest = hashlib.sha1(json.dumps([context, item], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         record_id = f"{resource}_{digest[:16]}"
-        text = item.get("content") or item.get("title") or item.get("name") or ""
+        text = next((item[k] for k in ("content", "title", "name", "message", "description") if item.get(k)), "")
         record: dict = {"id": record_id, "created_time": when}
         if text:
             record["message"] = text

@@ -38,13 +38,17 @@ ACTIVITY = (
     (re.compile(r"(?:^|/)stories/[^/]*\.json$"), "stories"),
     (re.compile(r"(?:^|/)(?:facebook_)?reels?/[^/]*\.json$|(?:^|/)posts/[^/]*reels?[^/]*\.json$"), "reels"),
     (re.compile(r"(?:^|/)comments(?:_and_reactions)?/[^/]*comments[^/]*\.json$"), "comments"),
-    (re.compile(r"(?:^|/)(?:likes_and_reactions|comments_and_reactions)/[^/]*(?:likes|reactions)[^/]*\.json$"),
-     "reactions"),
+    # likes_and_reactions/posts_and_comments.json and pages.json (to 2024), likes_and_reactions_1.json (2024+)
+    (re.compile(r"(?:^|/)likes_and_reactions/[^/]*\.json$|(?:^|/)comments_and_reactions/[^/]*(?:likes|reactions)"
+                r"[^/]*\.json$"), "reactions"),
     (re.compile(r"(?:^|/)saved_items_and_collections/[^/]*\.json$"), "saved"),
     (re.compile(r"(?:^|/)groups/[^/]*(?:posts|comments)[^/]*\.json$"), "group_posts"),
     (re.compile(r"(?:^|/)events/[^/]*\.json$"), "events"),
-    (re.compile(r"(?:^|/)messages/(?:inbox|archived_threads|filtered_threads|message_requests|e2ee_cutover)/"
-                r"[^/]+/message_\d+\.json$"), "messages"),
+    # Live broadcasts, their videos beside them (`live_videos/AQM….mp4`, 2024+).
+    (re.compile(r"(?:^|/)live_videos/[^/]*\.json$"), "live_videos"),
+    # inbox/, archived_threads/, filtered_threads/, message_requests/, e2ee_cutover/, and whatever
+    # other box a year adds: every thread's message_<n>.json.
+    (re.compile(r"(?:^|/)messages/[^/]+/[^/]+/message_\d+\.json$"), "messages"),
     (re.compile(r"(?:^|/)posts/[^/]*\.json$"), "other_posts"),
 )  # fmt: skip
 OTHERS = (
@@ -87,7 +91,12 @@ class Importer(MetaArchive):
     )
 
     def detect(self, names: list[str]) -> bool:
-        return any(POSTS_FILES.search(n) or MARKERS.search(n) or PROFILE_FILE.search(n) for n in names)
+        # A JSON data file: the HTML form (Meta's default) holds the same folders of .html pages,
+        # which no importer reads; it is refused with the word to download JSON, not imported empty.
+        return any(
+            n.endswith(".json") and (POSTS_FILES.search(n) or MARKERS.search(n) or PROFILE_FILE.search(n))
+            for n in names
+        )
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         self.start(archive)

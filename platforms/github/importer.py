@@ -8,8 +8,9 @@ Layout (at the top of the archive):
                                 (`tarball://root/repositories/<owner>/<name>.git`), wiki_url, labels, …
     repositories/<owner>/<name>.git/…  each repository's complete git data (a bare repository)
     issues_…, pull_requests_…, pull_request_reviews_…, issue_comments_…, releases_…, milestones_…,
-    attachments_… (each read as records of its own resource, keyed by URL), and the files they point
-    to (`tarball://root/attachments/…`, release assets) as their media
+    attachments_…, repository_files_…, discussions_… (each read as records of its own resource, keyed
+    by URL), and the files they point to (`tarball://root/attachments/…`,
+    `tarball://root/repository_files/<id>/<name>`, release assets) as their media
 
 Records take the REST API's shapes (`user`, `repos`). The archive gives no numeric ids, so a
 repository is known by its full name and the account by its login. A repository's media is its
@@ -35,11 +36,12 @@ TARBALL = "tarball://root/"
 # The migration archive's other shards, each read as records of its own resource.
 CONTENT_SHARDS = re.compile(
     r"(?:^|/)(issues|pull_requests|pull_request_reviews|pull_request_review_comments|pull_request_review_threads|"
-    r"issue_comments|commit_comments|issue_events|releases|milestones|attachments|projects)_\d+\.json$"
+    r"issue_comments|commit_comments|issue_events|releases|milestones|attachments|projects|repository_files|"
+    r"discussions|discussion_comments)_\d+\.json$"
 )
 OTHERS = (
     (re.compile(r"(?:^|/)schema\.json$"), "the archive's format version"),
-    (re.compile(r"(?:^|/)(?:organizations|teams|protected_branches|repository_files|users)_\d+\.json$"),
+    (re.compile(r"(?:^|/)(?:organizations|teams|protected_branches|users|bots|discussion_categories)_\d+\.json$"),
      "settings and people of the repositories, not your content"),
 )  # fmt: skip
 
@@ -119,7 +121,7 @@ class Importer(BaseImporter):
                     media_id=f"gh_{hashlib.sha1(member.encode()).hexdigest()[:16]}",
                     record_id=record_id,
                     timestamp=record["created_at"],
-                    caption=raw.get("asset_name") or raw.get("name") or name,
+                    caption=raw.get("asset_name") or raw.get("file_name") or raw.get("name") or name,
                     ext=name.rsplit(".", 1)[-1].lower() if "." in name else "",
                     extra={"archive_path": url},
                 )

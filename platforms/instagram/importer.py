@@ -26,15 +26,22 @@ from platforms.instagram.extractor import STORY_PREFIX
 ACTIVITY = r"(?:^|/)(?:your_instagram_activity/)?(?:content|media)/"
 MEDIA_FILES = re.compile(ACTIVITY + r"(posts_\d+|reels|igtv_videos|archived_posts)\.json$")
 STORY_FILES = re.compile(ACTIVITY + r"stories\.json$")
-PROFILE_FILE = re.compile(r"(?:^|/)personal_information/(?:personal_information/)?personal_information\.json$")
+# The profile: personal_information/personal_information/… (2024+), personal_information/… (2022-2023),
+# account_information/personal_information.json (2021).
+PROFILE_FILE = re.compile(
+    r"(?:^|/)(?:personal_information/(?:personal_information/)?|account_information/)personal_information\.json$"
+)
 PRODUCT = {"posts": "FEED", "reels": "REELS", "igtv_videos": "IGTV", "archived_posts": "FEED"}
 ACTIVITY = (
     (re.compile(ACTIVITY + r"profile_photos\.json$"), "profile_photos"),
+    # Threads' posts and replies, with their photos and videos (2024+).
+    (re.compile(r"(?:^|/)threads/threads_and_replies\.json$"), "threads_posts"),
     (re.compile(r"(?:^|/)comments/[^/]*\.json$"), "comments"),
     (re.compile(r"(?:^|/)likes/[^/]*\.json$"), "likes"),
     (re.compile(r"(?:^|/)saved/[^/]*\.json$"), "saved"),
     (re.compile(r"(?:^|/)(?:story_interactions|stories_interactions)/[^/]*\.json$"), "story_interactions"),
-    (re.compile(r"(?:^|/)messages/(?:inbox|message_requests)/[^/]+/message_\d+\.json$"), "messages"),
+    # inbox/, message_requests/ and whatever other box a year adds: every thread's message_<n>.json.
+    (re.compile(r"(?:^|/)messages/[^/]+/[^/]+/message_\d+\.json$"), "messages"),
     (re.compile(ACTIVITY + r"[^/]*\.json$"), "other_content"),
 )
 OTHERS = (
@@ -65,7 +72,11 @@ class Importer(MetaArchive):
     )
 
     def detect(self, names: list[str]) -> bool:
-        return any("your_instagram_activity/" in n or MEDIA_FILES.search(n) or STORY_FILES.search(n) for n in names)
+        # A JSON data file: the HTML form is refused with the word to download JSON (see Facebook's).
+        return any(
+            ("your_instagram_activity/" in n and n.endswith(".json")) or MEDIA_FILES.search(n) or STORY_FILES.search(n)
+            for n in names
+        )
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         self.start(archive)
@@ -83,6 +94,20 @@ class Importer(MetaArchive):
         for name in sorted(n for n in names if STORY_FILES.search(n)):
             yield from self.each("stories", self.items(name), self.story, where=name)
         yield from self.activity_records(names)
+        yield from self.profile_picture(names)
+
+    def profile_picture(self, names: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
+        """The profile photo personal_information.json names (`media_map_data`), when no
+        profile_photos.json already gave it: its file is the person's own."""
+        name = next((n for n in names if PROFILE_FILE.search(n)), None)
+        data = self.load(name) if name else None
+        users = (data.get("profile_user") or []) if isinstance(data, dict) else []
+        photo = ((users[0] if users and isinstance(users[0], dict) else {}).get("media_map_data") or {}).get(
+            "Profile Photo"
+        )
+        if not isinstance(photo, dict) or not photo.get("uri") or self.resolve(photo["uri"]) in self.named:
+            return
+        yield from self.each("profile_photos", [photo], lambda p: self.activity("profile_photos", p, {}), where=name)
 
     def items(self, name: str) -> list:
         data = self.load(name)

@@ -36,6 +36,7 @@ OTHER_CONTENT = (
     (re.compile(r"(?:^|/)hidden_posts\.csv$"), "hidden", "t3"),
     (re.compile(r"(?:^|/)gilded_content\.csv$"), "gilded", ""),
     (re.compile(r"(?:^|/)gildings?_given\.csv$"), "gilded", ""),
+    (re.compile(r"(?:^|/)gold_received\.csv$"), "gilded", ""),
     (re.compile(r"(?:^|/)subscribed_subreddits\.csv$"), "subscriptions", "t5"),
     (re.compile(r"(?:^|/)messages(?:_archive)?\.csv$"), "messages", "t4"),
     (re.compile(r"(?:^|/)chat_history\.csv$"), "chat_messages", ""),
@@ -44,6 +45,8 @@ OTHER_CONTENT = (
 )
 OTHERS = (
     (re.compile(r"(?:^|/)ip_logs\.csv$"), "sign-in records, not content"),
+    (re.compile(r"(?:^|/)(?:post|comment|message|messages_archive)_headers\.csv$"),
+     "the same items as the file of the same name without `_headers`, without their text"),
     (re.compile(r"(?:^|/)(?:checkfile|statistics)\.csv$"), "the data request's own bookkeeping"),
     (re.compile(r"(?:^|/)(?:purchases|payouts|stripe|subscriptions|sensitive_ads_preferences|user_preferences|"
                 r"account_gender|birthdate|linked_identities|linked_phone_number|twitter|persona|announcements)\.csv$"),

@@ -9,7 +9,9 @@ Layout (a ZIP, sometimes inside one folder):
         data/profile_media/<account id>-<file> (the avatar and banner): a `profile` record
     data/note-tweet.js (the whole text of long posts, joined into their tweets), data/like.js,
     data/bookmark.js, data/direct-messages*.js with data/direct_messages*_media/<message id>-<file>,
-    data/lists-*.js, data/community-tweet.js: records of their own resources
+    data/lists-*.js, data/community-tweet.js, data/twitter-circle-tweet.js (with
+        data/twitter_circle_tweet_media/): records of their own resources
+    data/deleted-note-tweet.js: the whole text of deleted long posts, joined into deleted-tweets.js's
 Every other member is named in the import's notes with the reason it is not read.
 
 Tweets are mapped into the shape the API v2 timeline gives (what the extractor keeps), with the
@@ -31,19 +33,32 @@ TWEET_FILES = re.compile(r"(?:^|/)data/tweets?(?:-part\d+)?\.js$")
 DELETED_FILES = re.compile(r"(?:^|/)data/deleted-tweets?(?:-part\d+)?\.js$")
 ACCOUNT_FILE = re.compile(r"(?:^|/)data/account\.js$")
 PROFILE_FILE = re.compile(r"(?:^|/)data/profile\.js$")
-MEDIA_FILE = re.compile(r"(?:^|/)data/(tweets?_media|deleted_tweets_media|community_tweet_media)/(\d+)-([^/]+)$")
-NOTE_FILES = re.compile(r"(?:^|/)data/note-tweet(?:-part\d+)?\.js$")
-DM_MEDIA = re.compile(r"(?:^|/)data/direct_messages(?:_group)?_media/(\d+)-([^/]+)$")
+MEDIA_FILE = re.compile(
+    r"(?:^|/)data/(tweets?_media|deleted_tweets_media|community_tweet_media|twitter_circle_tweet_media)/(\d+)-([^/]+)$"
+)
+# Long posts' whole text: note-tweet.js, and deleted-note-tweet.js for the deleted ones.
+NOTE_FILES = re.compile(r"(?:^|/)data/(?:deleted-)?note-tweet(?:-part\d+)?\.js$")
+# direct_messages_media/ (direct_message_media/ in 2019 archives) and the group conversations' folder.
+DM_MEDIA = re.compile(r"(?:^|/)data/direct_messages?(?:_group)?_media/(\d+)-([^/]+)$")
 PROFILE_MEDIA = re.compile(r"(?:^|/)data/profile_media/\d+-([^/]+)$")
 # The other data files read, each as a resource of its own.
 CONTENT = (
     (re.compile(r"(?:^|/)data/like(?:-part\d+)?\.js$"), "likes"),
     (re.compile(r"(?:^|/)data/bookmarks?(?:-part\d+)?\.js$"), "bookmarks"),
-    (re.compile(r"(?:^|/)data/direct-messages(?:-group)?(?:-part\d+)?\.js$"), "direct_messages"),
+    # direct-messages.js, and direct-message.js in 2019 archives.
+    (re.compile(r"(?:^|/)data/direct-messages?(?:-group)?(?:-part\d+)?\.js$"), "direct_messages"),
     (re.compile(r"(?:^|/)data/lists-(?:created|member|subscribed)\.js$"), "lists"),
 )
-SENSITIVE = (re.compile(r"(?:^|/)data/direct-messages"), re.compile(r"(?:^|/)data/direct_messages"))
+SENSITIVE = (re.compile(r"(?:^|/)data/direct[-_]messages?[-_.]"),)
 OTHERS = (
+    (re.compile(r"(?:^|/)data/(?:tweet|deleted-tweet|direct-message|direct-message-group)-headers(?:-part\d+)?\.js$"),
+     "the ids and times of the posts and messages read from their own files, without their content"),
+    (re.compile(r"(?:^|/)data/(?:moment\.js|moments_media/|moments_tweets_media/)"),
+     "Moments, X's retired collections of posts: not read"),
+    (re.compile(r"(?:^|/)data/(?:spaces_media|periscope_broadcast_media)/|(?:^|/)data/periscope-"),
+     "recordings of Spaces and Periscope broadcasts, which no post refers to: not read"),
+    (re.compile(r"(?:^|/)data/(?:twitter-article|twitter_article_media/)"), "X Articles: not read"),
+    (re.compile(r"(?:^|/)data/twitter-circle(?:-member)?\.js$"), "the members of your Circle, not content"),
     (re.compile(r"(?:^|/)data/(?:ip-audit|login|account-timezone|device-token|ni-devices|connected-application|"
                 r"email-address-change|screen-name-change|phone-number|account-creation-ip|key-registry)"),
      "sign-in and device records, not content"),
@@ -53,13 +68,24 @@ OTHERS = (
                 r"saved-search|tweetdeck|professional-data|sso|app|catalog|commerce|product|shop|community-note)"),
      "account settings and lists of accounts kept by X, not your posts"),
     (re.compile(r"(?:^|/)data/manifest\.js$"), "the archive's own table of contents"),
+    (re.compile(r"(?:^|/)data/README\.txt$"), "X's description of the archive's files"),
     (re.compile(r"(?:^|/)(?:Your archive\.html|assets/)"), "the archive's offline viewer"),
 )  # fmt: skip
 COMMUNITY_FILES = re.compile(r"(?:^|/)data/community-tweet(?:-part\d+)?\.js$")
+# Posts shared only with a Circle (2022-2023), with their own media folder.
+CIRCLE_FILES = re.compile(r"(?:^|/)data/twitter-circle-tweet(?:-part\d+)?\.js$")
 MEDIA_DIRS = {
     "tweets": ("tweets_media", "tweet_media"),
     "deleted_tweets": ("deleted_tweets_media",),
     "community_tweets": ("community_tweet_media",),
+    "circle_tweets": ("twitter_circle_tweet_media",),
+}
+# A group conversation's events besides messages, by the names the API's dm_events give them.
+CONVERSATION_EVENTS = {
+    "joinConversation": "ParticipantsJoin",
+    "participantsJoin": "ParticipantsJoin",
+    "participantsLeave": "ParticipantsLeave",
+    "conversationNameUpdate": "ConversationNameUpdate",
 }
 # API v2 media keys are the media id behind a prefix for its type.
 KEY_PREFIX = {"photo": "3", "video": "7", "animated_gif": "16"}
@@ -240,6 +266,8 @@ class Importer(BaseImporter):
 
     def records(self, archive: ArchiveReader) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         names = archive.namelist()
+        # The archive's data/ folder, inside the folder that may wrap it: where an absent file belongs.
+        self.data_folder = next((n[: n.index("data/") + 5] for n in names if TWEET_FILES.search(n)), "data/")
         # Media files by (folder kind, tweet id): the name after the id is the media URL's.
         self.media_files: dict[tuple[str, str], list[str]] = {}
         for name in names:
@@ -251,7 +279,9 @@ class Importer(BaseImporter):
         self.notes_by_time: dict[str, list[str]] = {}
         for name in sorted((n for n in names if NOTE_FILES.search(n)), key=_part_order):
             for item in self.js_items(archive, name):
-                note = (item or {}).get("noteTweet") or {}
+                # {"noteTweet": {...}}, and {"deletedNoteTweet": {...}} in deleted-note-tweet.js.
+                note = next(iter(item.values()), {}) if isinstance(item, dict) and len(item) == 1 else item
+                note = note if isinstance(note, dict) else {}
                 text = (note.get("core") or {}).get("text")
                 when = _v2_time(note.get("createdAt"))
                 if text and when:
@@ -260,6 +290,7 @@ class Importer(BaseImporter):
             ("tweets", TWEET_FILES),
             ("deleted_tweets", DELETED_FILES),
             ("community_tweets", COMMUNITY_FILES),
+            ("circle_tweets", CIRCLE_FILES),
         )
         for resource, pattern in tweet_files:
             for name in sorted((n for n in names if pattern.search(n)), key=_part_order):
@@ -275,6 +306,10 @@ class Importer(BaseImporter):
             for name in sorted((n for n in names if pattern.search(n)), key=_part_order):
                 if not self.wanted(name):
                     continue
+                # Where a message's files are: a group conversation's have a folder of their own.
+                # (direct_message_media/ beside a 2019 archive's direct-message.js).
+                singular = re.search(r"direct-message(?:-group)?(?:-part\d+)?\.js$", name)
+                self.dm_folder = f"direct_message{'' if singular else 's'}{'_group' if '-group' in name else ''}_media"
                 mapper = {
                     "likes": self.liked,
                     "bookmarks": self.liked,
@@ -322,12 +357,16 @@ class Importer(BaseImporter):
         return [({"id": url.rstrip("/").rsplit("/", 1)[-1], "url": url}, []) for url in urls]
 
     def conversation(self, item: dict) -> list[tuple[dict, list[ImportedMedia]]]:
-        """One record per message of a conversation, with the files the archive holds for it."""
+        """One record per message of a conversation, with the files the archive holds for it, and
+        one per event of a group conversation (joins, leaves, a new name)."""
         conversation = (item or {}).get("dmConversation") or {}
         found = []
         for entry in conversation.get("messages") or []:
             message = entry.get("messageCreate") if isinstance(entry, dict) else None
             if not message or not message.get("id"):
+                event = self.conversation_event(conversation, entry)
+                if event:
+                    found.append((event, []))
                 continue
             message_id = str(message["id"])
             record = {
@@ -352,7 +391,7 @@ class Importer(BaseImporter):
                 ext = (member or wanted).rsplit(".", 1)[-1].lower()
                 media.append(
                     ImportedMedia(
-                        member=member or f"data/direct_messages_media/{message_id}-{wanted}",
+                        member=member or f"{self.data_folder}{self.dm_folder}/{message_id}-{wanted}",
                         kind="video" if ext in VIDEO_EXTS else "image",
                         media_id=f"dm_{message_id}_{position}",
                         record_id=message_id,
@@ -364,6 +403,27 @@ class Importer(BaseImporter):
                 )
             found.append(({k: v for k, v in record.items() if v is not None}, media))
         return found
+
+    def conversation_event(self, conversation: dict, entry) -> dict | None:
+        """A group conversation's other events (who joined or left, a new name), as the API's
+        dm_events give them (`ParticipantsJoin`, `ParticipantsLeave`), keyed by their moment."""
+        if not isinstance(entry, dict) or len(entry) != 1:
+            return None
+        kind, event = next(iter(entry.items()))
+        if not isinstance(event, dict):
+            return None
+        event_type = CONVERSATION_EVENTS.get(kind, kind[:1].upper() + kind[1:])
+        when = iso_from(event.get("createdAt"))
+        record = {
+            "id": f"{conversation.get('conversationId')}_{kind}_{event.get('createdAt', '')}",
+            "event_type": event_type,
+            "dm_conversation_id": conversation.get("conversationId"),
+            "sender_id": event.get("initiatingUserId"),
+            "participant_ids": event.get("participantsSnapshot") or event.get("userIds"),
+            "created_at": when,
+            "archive": event,
+        }
+        return {k: v for k, v in record.items() if v is not None}
 
     def profile_record(self, archive: ArchiveReader) -> tuple[dict, list[ImportedMedia]] | None:
         """The profile with its avatar and banner, as the archive holds them (data/profile_media/)."""

@@ -45,11 +45,15 @@ FOLDERS = {
     ),
     "playlists": meanings("playlists", "playlist", "listes de lecture", "listas de reproducción", "Playlists"),
     "channels": meanings("channels", "channel", "Kanäle", "Kanal", "chaînes", "chaîne", "canales", "canal", "canais"),
-    "comments": meanings("comments", "my-comments", "Kommentare", "commentaires", "comentarios", "comentários"),
+    "comments": meanings(
+        "comments", "my-comments", "Kommentare", "Meine Kommentare", "commentaires", "comentarios", "comentários"
+    ),
     "subscriptions": meanings("subscriptions", "Abos", "Abonnements", "abonnements", "suscripciones", "inscrições"),
     "history": meanings("history", "Verlauf", "historique", "historial", "histórico", "cronologia"),
 }
 FOLDER_OF = {m: kind for kind, names in FOLDERS.items() for m in names}
+# The channel's own file in its folder: channels/channel.csv, Kanäle/Kanal.csv, chaînes/chaîne.csv.
+CHANNEL_FILES = meanings("channel", "channels", "Kanal", "chaîne", "canal")
 # Column headers by meaning, for every wording seen (`Video ID` 2023, `Video Id` and shorter names 2025).
 COLUMNS = {
     "video_id": ("Video ID", "Video Id", "ID de la vidéo", "Video-ID"),
@@ -121,16 +125,20 @@ class Importer(BaseImporter):
     name = "YouTube"
     expected = "it has no YouTube and YouTube Music/ folder (choose YouTube on takeout.google.com, with videos)."
     others = (
-        (re.compile(r"/channels?/[^/]*(?:settings|config|feature|url|community)[^/]*$", re.I),
+        (re.compile(r"/(?:channels?|kan[aä]le|cha[iî]nes?|canal|canales|canais)/[^/]*"
+                    r"(?:settings|config|feature|url|community|einstellungen|elementdaten|param)[^/]*$", re.I),
          "the channel's settings, not content"),
-        (re.compile(r"(?:^|/)archive_browser\.html$", re.I), "Takeout's table of contents"),
-        (re.compile(r"/music[^/]*/", re.I), "YouTube Music's library, not the channel's content"),
-        (re.compile(r"/(?:video metadata|[^/]*metad[^/]*)/[^/]*(?:recordings|texts)[^/]*\.csv$", re.I),
+        (re.compile(r"(?:^|/)(?:archive_browser|Archiv_[ÜU]bersicht)\.html$", re.I), "Takeout's table of contents"),
+        (re.compile(r"/(?:music|musik|musique|m[uú]sica)[^/]*/", re.I), "YouTube Music's library, not the channel's content"),
+        (re.compile(r"/[^/]*meta[^/]*/[^/]*(?:recordings|texts|aufzeichnungen|texte|enregistrements|textes)[^/]*\.csv$",
+                    re.I),
          "where videos were recorded and their translated titles; the videos themselves are read"),
-        (re.compile(r"/(?:live chats|my-live-chat-messages)/", re.I), "live chat messages in others' streams"),
+        (re.compile(r"/(?:live ?chats?|my-live-chat-messages|meine-live-chat-nachrichten)/", re.I),
+         "live chat messages in others' streams"),
         (re.compile(r"^(?:.*/)?Takeout/(?!YouTube)[^/]+/", re.I), "another Google product's data, not YouTube's"),
     )  # fmt: skip
-    sensitive = (re.compile(r"/[^/]*(?:watch|search)[^/]*\.(?:json|html)$", re.I),)
+    # The history folder's files, in any language (`Wiedergabeverlauf.html`, `Suchverlauf.html`).
+    sensitive = (re.compile(r"/[^/]*(?:watch|search|verlauf|hist[oó]ri|cronolog)[^/]*\.(?:json|html)$", re.I),)
 
     def detect(self, names: list[str]) -> bool:
         return any((m := TOP.match(n)) and meaning(m.group(2)) in FOLDER_OF for n in names)
@@ -165,18 +173,19 @@ class Importer(BaseImporter):
 
     # --- channel ---------------------------------------------------------------------------
     def channels(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
-        for name in sorted(n for n in members if meaning(_stem(n)) in meanings("channel", "channels", "Kanal")):
+        for name in sorted(n for n in members if meaning(_stem(n)) in CHANNEL_FILES):
             yield from self.each("channels", self.csv_rows(self.archive, name), self.channel, where=name)
 
     def channel(self, row: dict) -> tuple[dict, list[ImportedMedia]] | None:
-        channel_id = col(row, "Channel ID", "Channel Id")
+        channel_id = col(row, "Channel ID", "Channel Id", "Kanal-ID")
         if not channel_id:
             raise ValueError("a channel without an id")
-        used = ("Channel ID", "Channel Id", "Channel Title (Original)", "Channel Title", "Channel Visibility")
+        titles = ("Channel Title (Original)", "Channel Title", "Kanaltitel (Original)", "Kanaltitel")
+        used = ("Channel ID", "Channel Id", "Kanal-ID", *titles, "Channel Visibility")
         record = {
             "kind": "youtube#channel",
             "id": channel_id,
-            "snippet": {"title": col(row, "Channel Title (Original)", "Channel Title")},
+            "snippet": {"title": col(row, *titles)},
             "status": {"privacyStatus": col(row, "Channel Visibility").lower() or None},
             "archive": _rest(row, used),
         }
@@ -415,6 +424,11 @@ class Importer(BaseImporter):
     def comments(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         for name in sorted(n for n in members if n.lower().endswith(".csv")):
             yield from self.each("comments", self.csv_rows(self.archive, name), self.comment, where=name)
+        # Takeouts before 2023 (and some since) write them as a page: my-comments/my-comments.html.
+        for name in sorted(n for n in members if n.lower().endswith(".html")):
+            self.used.add(name)
+            rows = comments_html(self.archive.read(name).decode("utf-8", "replace"))
+            yield from self.each("comments", rows, self.comment, where=name)
 
     def comment(self, row: dict) -> tuple[dict, list[ImportedMedia]]:
         comment_id = col(row, "Comment ID", "Comment Id")
@@ -460,7 +474,7 @@ class Importer(BaseImporter):
     def history(self, members: list[str]) -> Iterator[tuple[str, dict, list[ImportedMedia]]]:
         """Watch and search history, as Takeout writes it in JSON or in HTML."""
         for name in sorted(members):
-            what = "search_history" if "search" in name.rsplit("/", 1)[-1].lower() else "watch_history"
+            what = "search_history" if is_search(name) else "watch_history"
             if not name.lower().endswith((".json", ".html")) or not self.wanted(name):
                 continue
             if name.lower().endswith(".json"):
@@ -505,7 +519,6 @@ def history_html(page: str) -> list[dict]:
     """The HTML form of Takeout's history: one cell per entry, `Watched <a>title</a><br><a>channel</a>
     <br>date`. Mapped into the JSON form's fields."""
     import html
-    from datetime import datetime
 
     entries = []
     for cell in HTML_CELL.findall(page):
@@ -514,15 +527,12 @@ def history_html(page: str) -> list[dict]:
             continue
         parts = [p.strip() for p in re.split(r"<br\s*/?>", body.group(1))]
         links = HTML_LINK.findall(body.group(1))
-        text = html.unescape(re.sub(r"<[^>]+>", "", parts[-1] if parts else "")).replace("\u202f", " ").strip()
-        when = None
-        for fmt in ("%b %d, %Y, %I:%M:%S %p %Z", "%d %b %Y, %H:%M:%S %Z", "%b %d, %Y, %H:%M:%S %Z"):
-            try:
-                when = datetime.strptime(text, fmt).strftime("%Y-%m-%dT%H:%M:%SZ")
-                break
-            except ValueError:
-                continue
+        text = html.unescape(re.sub(r"<[^>]+>", "", parts[-1] if parts else ""))
+        text = " ".join(text.replace("\u202f", " ").replace("\xa0", " ").split())
+        when = html_time(text)
         entry: dict = {"header": "YouTube", "time": when or text}
+        if when and not text.endswith(" UTC"):
+            entry["time_text"] = text
         if links:
             entry["titleUrl"] = html.unescape(links[0][0])
             entry["title"] = html.unescape(re.sub(r"<[^>]+>", "", parts[0])).strip()
@@ -530,3 +540,94 @@ def history_html(page: str) -> list[dict]:
             entry["subtitles"] = [{"name": html.unescape(links[1][1]), "url": html.unescape(links[1][0])}]
         entries.append(entry)
     return entries
+
+
+# Since about 2020 the HTML form writes each moment in the person's own time zone, by its
+# abbreviation (`Mar 8, 2024, 5:14:40 PM CET`), and in the person's language (`08.03.2024, 17:14:40 MEZ`).
+ZONES = {
+    "UTC": 0, "GMT": 0, "WET": 0, "WEST": 60, "BST": 60, "IST": 330, "CET": 60, "CEST": 120, "MEZ": 60,
+    "MESZ": 120, "EET": 120, "EEST": 180, "OEZ": 120, "OESZ": 180, "MSK": 180, "EST": -300, "EDT": -240,
+    "CST": -360, "CDT": -300, "MST": -420, "MDT": -360, "PST": -480, "PDT": -420, "AKST": -540,
+    "AKDT": -480, "HST": -600, "AST": -240, "ADT": -180, "NST": -210, "NDT": -150, "JST": 540, "KST": 540,
+    "HKT": 480, "SGT": 480, "AWST": 480, "ACST": 570, "ACDT": 630, "AEST": 600, "AEDT": 660, "NZST": 720,
+    "NZDT": 780, "BRT": -180, "ART": -180, "SAST": 120, "WIB": 420, "PHT": 480,
+}  # fmt: skip
+HTML_TIME_FORMATS = (
+    "%b %d, %Y, %I:%M:%S %p",
+    "%b %d, %Y, %H:%M:%S",
+    "%d %b %Y, %H:%M:%S",
+    "%d %b %Y, %I:%M:%S %p",
+    "%d.%m.%Y, %H:%M:%S",
+    "%d/%m/%Y, %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+)
+ZONE_AT_END = re.compile(r"^(.*?)\s+(?:(?:GMT|UTC)([+-]\d{1,2})(?::?(\d\d))?|([A-Z]{2,5}))$")
+
+
+def html_time(text: str) -> str | None:
+    """ISO 8601 UTC from a moment of Takeout's HTML history; None when it is no moment at all."""
+    from datetime import datetime, timedelta
+
+    match = ZONE_AT_END.match(text)
+    offset = 0
+    if match:
+        text = match.group(1)
+        if match.group(4):
+            if match.group(4) in ("AM", "PM"):
+                text = f"{text} {match.group(4)}"
+            else:
+                # A zone we do not know is read as UTC: the moment is kept, its text beside it.
+                offset = ZONES.get(match.group(4), 0)
+        else:
+            hours = int(match.group(2))
+            offset = hours * 60 + (int(match.group(3) or 0) * (1 if hours >= 0 else -1))
+    for fmt in HTML_TIME_FORMATS:
+        try:
+            moment = datetime.strptime(text, fmt) - timedelta(minutes=offset)
+        except ValueError:
+            continue
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
+
+
+# The history files' names, in the languages Takeout writes them: a search history, or else a watch one.
+SEARCH_WORDS = ("search", "such", "recherche", "busqueda", "pesquisa", "ricerc", "zoek")
+
+
+def is_search(name: str) -> bool:
+    return any(word in meaning(_stem(name)) for word in SEARCH_WORDS)
+
+
+HTML_ITEM = re.compile(r"<li>(.*?)</li>", re.S)
+COMMENT_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:\s*|T)(\d\d):(\d\d):(\d\d)")
+
+
+def comments_html(page: str) -> list[dict]:
+    """The HTML form of the comments (`my-comments.html`): one `<li>` each, `You added a <a
+    href="…watch?v=ID&lc=COMMENT">comment</a> on <a>video</a>.<br/>2020-02-27 15:55:56 UTC<br/>text`.
+    Mapped into the CSV form's columns."""
+    import html
+
+    rows = []
+    for item in HTML_ITEM.findall(page):
+        parts = re.split(r"<br\s*/?>", item)
+        when = COMMENT_TIME.search(re.sub(r"<[^>]+>", "", item))
+        links = [html.unescape(h) for h in re.findall(r'<a href="([^"]*)"', item)]
+        comment = next((re.search(r"[?&]lc=([\w.-]+)", u) for u in links if "lc=" in u), None)
+        video = next((re.search(r"[?&]v=([\w-]+)", u) for u in links if "v=" in u), None)
+        # The text is what follows the line with the moment (or the first line, in older pages).
+        text_parts = [p for p in parts[1:] if not COMMENT_TIME.fullmatch(re.sub(r"<[^>]+>|\s*UTC\s*$", "", p).strip())]
+        text = html.unescape(re.sub(r"<[^>]+>", "", "<br>".join(text_parts).replace("<br>", "\n"))).strip()
+        moment = "{}-{}-{}T{}:{}:{}Z".format(*when.groups()) if when else ""
+        digest = hashlib.sha1(f"{moment}|{text}|{links}".encode()).hexdigest()[:16]
+        rows.append(
+            {
+                "Comment ID": comment.group(1) if comment else f"html_{digest}",
+                "Video ID": video.group(1) if video else "",
+                "Comment Create Timestamp": moment,
+                "Comment Text": text,
+                "Links": " ".join(links),
+            }
+        )
+    return rows

@@ -363,3 +363,91 @@ def test_every_activity_file_is_read_and_every_other_member_named(make_user, pla
         "a file no data file of the archive refers to"
     ) in job.notes
     assert unaccounted(job, members) == {n for n in members if n.endswith(".json") and "security" not in n}
+
+
+@pytest.mark.django_db
+def test_live_videos_are_read_with_their_files_and_an_absent_one_is_named(make_user, platforms, settings, tmp_path):
+    """A 2024 archive's live_videos/live_videos.json, its videos beside it named by Facebook's
+    own hash (no id in the name), one of them absent."""
+    import hashlib
+
+    from platforms.sandbox.media import video
+
+    top = "facebook-ada-20240601/"
+    live = "your_facebook_activity/live_videos"
+    clip = video("fblive", seconds=0.2, width=32, height=32)
+    members = {
+        f"{top}{live}/live_videos.json": json.dumps(
+            {"live_videos_v2": [
+                {"timestamp": 1700000900, "uri": f"{live}/AQMxLiveOne.mp4", "title": "", "description": "",
+                 "message": mojibake("Morgentræning")},
+                {"timestamp": 1700001000, "uri": f"{live}/AQMxLiveTwo.mp4", "title": "Evening", "message": ""},
+            ]}
+        ),
+        f"{top}{live}/AQMxLiveOne.mp4": clip,
+        f"{top}personal_information/profile_information/profile_information.json": json.dumps(
+            {"profile_v2": {"name": {"full_name": "Ada"}, "username": "ada"}}
+        ),
+        f"{top}your_facebook_activity/facebook_marketplace/items_sold.json": json.dumps({"items_selling_v2": []}),
+    }  # fmt: skip
+    job = imported(make_user("ada"), "facebook", zip_bytes(members), settings=settings, tmp_path=tmp_path)
+    records = sorted(r.data.get("message") for r in job.records.filter(resource="live_videos"))
+    assert records == ["Evening", "Morgentræning"]
+    files = list(job.media_files.order_by("timestamp"))
+    assert [(f.kind, f.status) for f in files] == [("video", "done"), ("video", "failed")]
+    assert files[0].sha256 == hashlib.sha256(clip).hexdigest()
+    assert files[1].last_error == f"{live}/AQMxLiveTwo.mp4: not in the archive and no URL to fetch it from"
+    assert (
+        f"{top}your_facebook_activity/facebook_marketplace/items_sold.json: not a kind of content this import reads"
+    ) in job.notes
+    assert unaccounted(job, members) == {
+        f"{top}{live}/live_videos.json",
+        f"{top}personal_information/profile_information/profile_information.json",
+    }
+
+
+def test_likes_and_reactions_files_of_every_year_are_read():
+    """Reactions sit in likes_and_reactions/posts_and_comments.json and pages.json (2019-2024, also
+    under your_facebook_activity/), and in comments_and_reactions/likes_and_reactions_1.json (2024+)."""
+    act = "your_facebook_activity"
+    found = {
+        f"{act}/likes_and_reactions/posts_and_comments.json": json.dumps(
+            {"reactions_v2": [{"timestamp": 1600000000, "title": "Ada likes Bo's post.",
+                               "data": [{"reaction": {"reaction": "LIKE", "actor": "Ada"}}]}]}
+        ),
+        f"{act}/likes_and_reactions/pages.json": json.dumps({"page_likes_v2": [{"name": "Knitting", "timestamp": 1600000100}]}),
+        f"{act}/comments_and_reactions/likes_and_reactions_1.json": json.dumps(
+            [{"timestamp": 1700000000, "title": "Ada reacted to Cy's photo.", "data": [{"reaction": {"reaction": "LOVE"}}]}]
+        ),
+    }  # fmt: skip
+    importer = importer_for("facebook")
+    archive = archive_open(io.BytesIO(zip_bytes(found)))
+    rows = list(importer.records(archive))
+    assert sorted((r[0], r[1]["message"]) for r in rows) == [
+        ("reactions", "Ada likes Bo's post."),
+        ("reactions", "Ada reacted to Cy's photo."),
+        ("reactions", "Knitting"),
+    ]
+    assert importer.unread(archive.namelist()) == {}
+
+
+def test_the_html_form_of_meta_s_archives_is_refused_with_the_word_to_download_json():
+    """Meta's default format is HTML: the same folders, pages in place of JSON. Refused, not imported
+    empty with every page named as a viewer's page."""
+    from platforms.importer import WrongPlatform, archive_check_platform
+
+    for slug, found in (
+        ("facebook", {
+            "your_facebook_activity/posts/your_posts__check_ins__photos_and_videos_1.html": "<html></html>",
+            "your_facebook_activity/posts/media/Trip/10158000000000001.jpg": b"\xff\xd8\xff",
+            "personal_information/profile_information/profile_information.html": "<html></html>",
+        }),
+        ("instagram", {
+            "your_instagram_activity/media/posts_1.html": "<html></html>",
+            "media/posts/202501/17950000000000001.jpg": b"\xff\xd8\xff",
+        }),
+    ):  # fmt: skip
+        archive = archive_open(io.BytesIO(zip_bytes(found)))
+        with pytest.raises(WrongPlatform) as refused:
+            archive_check_platform(archive, slug)
+        assert "JSON format, not HTML" in refused.value.message

@@ -248,3 +248,52 @@ def test_issues_pull_requests_reviews_comments_releases_and_attachments_are_read
     git = {n for n in found if n.startswith("repositories/")}
     named = {"schema.json", "organizations_000001.json"}
     assert unaccounted(job, found) - git == {n for n in found if n.endswith(".json")} - named
+
+
+@pytest.mark.django_db
+def test_repository_files_and_discussions_are_read_and_bots_named(make_user, platforms, settings, tmp_path):
+    """A 2026 account export also holds repository_files_… (files attached to issues and pull
+    requests, at `tarball://root/repository_files/<id>/<name>`), discussions, bots and discussion
+    categories; one attached file is absent."""
+    import hashlib
+
+    hello = "https://github.com/ada/hello"
+    shards = {
+        "repository_files_000001.json": [
+            {"type": "repository_file", "url": f"{hello}/files/11/notes.pdf", "repository": hello,
+             "user": "https://github.com/ada", "file_name": "notes.pdf", "file_content_type": "application/pdf",
+             "file_url": "tarball://root/repository_files/11/notes.pdf", "created_at": "2026-01-02T03:04:05Z"},
+            {"type": "repository_file", "url": f"{hello}/files/12/gone.txt", "repository": hello,
+             "user": "https://github.com/ada", "file_name": "gone.txt", "file_content_type": "text/plain",
+             "file_url": "tarball://root/repository_files/12/gone.txt", "created_at": "2026-01-03T03:04:05Z"},
+        ],
+        "discussions_000001.json": [{"type": "discussion", "url": f"{hello}/discussions/3", "repository": hello,
+                                     "title": "Ideas", "body": "What next?", "created_at": "2026-01-04T00:00:00Z"}],
+        "discussion_comments_000001.json": [{"type": "discussion_comment", "url": f"{hello}/discussions/3#discussioncomment-4",
+                                             "discussion": f"{hello}/discussions/3", "body": "Tests", "created_at": "2026-01-05T00:00:00Z"}],
+        "discussion_categories_000001.json": [{"type": "discussion_category", "url": f"{hello}/discussions/categories/general"}],
+        "bots_000001.json": [{"type": "bot", "url": "https://github.com/apps/dependabot"}],
+    }  # fmt: skip
+    pdf = b"%PDF-1.4\n% a test file\n" + bytes(range(64))
+    found = {**members(all_git=True), **{name: json.dumps(items).encode() for name, items in shards.items()}}
+    found["repository_files/11/notes.pdf"] = pdf
+    job = imported(
+        make_user("ada"), "github", tar_gz(found), settings=settings, tmp_path=tmp_path, name="github-ada.tar.gz"
+    )
+    got = sorted((r.resource, r.external_id) for r in job.records.exclude(resource__in=["user", "repos"]))
+    assert got == [
+        ("discussion_comments", f"{hello}/discussions/3#discussioncomment-4"),
+        ("discussions", f"{hello}/discussions/3"),
+        ("repository_files", f"{hello}/files/11/notes.pdf"),
+        ("repository_files", f"{hello}/files/12/gone.txt"),
+    ]
+    files = {m.caption: m for m in job.media_files.all() if m.caption in ("notes.pdf", "gone.txt")}
+    assert set(files) == {"notes.pdf", "gone.txt"}
+    assert files["notes.pdf"].status == "done" and files["notes.pdf"].sha256 == hashlib.sha256(pdf).hexdigest()
+    assert files["gone.txt"].status == "failed"
+    assert files["gone.txt"].extra["missing_from_archive"] == "repository_files/12/gone.txt"
+    for name in ("bots_000001.json", "discussion_categories_000001.json"):
+        assert f"{name}: settings and people of the repositories, not your content" in job.notes
+    git = {n for n in found if n.startswith("repositories/")}
+    named = {"schema.json", "bots_000001.json", "discussion_categories_000001.json"}
+    assert unaccounted(job, found) - git == {n for n in found if n.endswith(".json")} - named

@@ -251,3 +251,97 @@ def test_every_activity_file_is_read_and_every_other_member_named(make_user, pla
         "your list of followers and followed accounts, not content"
     ) in job.notes
     assert unaccounted(job, members) == {n for n in members if n.endswith(".json") and "connections" not in n}
+
+
+def threads_members() -> dict:
+    """A 2024 archive with Threads' posts, and a profile photo only personal_information.json
+    names (no profile_photos.json), beside the folders that are not content."""
+    from platforms.sandbox.media import image
+
+    top = "instagram-ada-20240901/"
+    act = f"{top}your_instagram_activity"
+    personal = {
+        "profile_user": [
+            {
+                "media_map_data": {"Profile Photo": {"uri": "media/profile/202408/17980000000000001.jpg",
+                                                     "creation_timestamp": 1725000000, "title": ""}},
+                "string_map_data": {"Username": {"value": "ada"}, "Name": {"value": "Ada"}},
+            }
+        ]
+    }  # fmt: skip
+    threads = {
+        "text_post_app_text_posts": [
+            {"media": [{"uri": "media/threads/202408/17970000000000001.jpg", "creation_timestamp": 1725000100,
+                        "title": mojibake("Hallo Threads ✨")},
+                       {"uri": "media/threads/202408/17970000000000002.mp4", "creation_timestamp": 1725000100,
+                        "title": ""}],
+             "title": mojibake("Hallo Threads ✨")},
+        ]
+    }  # fmt: skip
+    return {
+        f"{act}/content/posts_1.json": json.dumps(
+            [{"media": [{"uri": "media/posts/202408/17950000000000009.jpg", "creation_timestamp": 1725000200}]}]
+        ),
+        f"{act}/threads/threads_and_replies.json": json.dumps(threads),
+        f"{act}/threads/threads_viewed.json": json.dumps({"text_post_app_threads_viewed": []}),
+        f"{top}personal_information/personal_information/personal_information.json": json.dumps(personal),
+        f"{top}media/posts/202408/17950000000000009.jpg": image("post"),
+        f"{top}media/threads/202408/17970000000000001.jpg": image("thread"),
+        f"{top}media/profile/202408/17980000000000001.jpg": image("me"),
+        f"{top}connections/followers_and_following/following.json": json.dumps({"relationships_following": []}),
+        f"{top}logged_information/link_history/link_history.json": json.dumps([]),
+        f"{top}ads_information/ads_and_topics/ads_viewed.json": json.dumps([]),
+        f"{top}security_and_login_information/login_and_profile_creation/login_activity.json": json.dumps([]),
+        f"{top}preferences/settings/use_cross-app_messaging.json": json.dumps([]),
+    }
+
+
+@pytest.mark.django_db
+def test_threads_posts_and_the_profile_photo_are_read_and_the_rest_named(make_user, platforms, settings, tmp_path):
+    import hashlib
+
+    found = threads_members()
+    top = "instagram-ada-20240901/"
+    job = imported(make_user("ada"), "instagram", zip_bytes(found), settings=settings, tmp_path=tmp_path)
+    assert sorted(job.records.values_list("resource", flat=True)) == ["media", "profile_photos", "threads_posts"]
+    thread = job.records.get(resource="threads_posts").data
+    assert thread["message"] == "Hallo Threads ✨"
+    files = {m.media_id: m for m in job.media_files.all()}
+    assert set(files) == {"17950000000000009", "17970000000000001", "17970000000000002", "17980000000000001"}
+    for media_id, name in (
+        ("17950000000000009", "media/posts/202408/17950000000000009.jpg"),
+        ("17970000000000001", "media/threads/202408/17970000000000001.jpg"),
+        ("17980000000000001", "media/profile/202408/17980000000000001.jpg"),
+    ):
+        assert files[media_id].status == MediaFile.Status.DONE
+        assert files[media_id].sha256 == hashlib.sha256(found[top + name]).hexdigest()
+    absent = files["17970000000000002"]
+    assert (absent.status, absent.kind) == (MediaFile.Status.FAILED, "video")
+    assert absent.extra["missing_from_archive"] == "media/threads/202408/17970000000000002.mp4"
+    assert job.account == {"username": "ada", "name": "Ada"}
+    for name, reason in (
+        ("connections/followers_and_following/following.json", "your list of followers"),
+        ("logged_information/link_history/link_history.json", "activity Meta logged about you"),
+        ("ads_information/ads_and_topics/ads_viewed.json", "what Meta records for ads"),
+        ("security_and_login_information/login_and_profile_creation/login_activity.json", "sign-in records"),
+        ("preferences/settings/use_cross-app_messaging.json", "settings, not content"),
+        ("your_instagram_activity/threads/threads_viewed.json", "not a kind of content this import reads"),
+    ):
+        assert any(n.startswith(f"{top}{name}: {reason}") for n in job.notes), name
+    assert unaccounted(job, found) == {
+        f"{top}your_instagram_activity/content/posts_1.json",
+        f"{top}your_instagram_activity/threads/threads_and_replies.json",
+        f"{top}personal_information/personal_information/personal_information.json",
+    }
+
+
+def test_a_2021_archive_s_profile_is_read_from_account_information():
+    found = {
+        "content/posts_1.json": json.dumps([]),
+        "account_information/personal_information.json": json.dumps(
+            {"profile_user": [{"string_map_data": {"Username": {"value": "ada"}, "Name": {"value": "Ada"}}}]}
+        ),
+    }
+    importer, archive, rows = read(found)
+    assert rows == []
+    assert importer.account(archive) == {"username": "ada", "name": "Ada"}

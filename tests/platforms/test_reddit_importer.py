@@ -272,3 +272,30 @@ def test_messages_and_chats_can_be_left_out():
     archive = archive_open(io.BytesIO(zip_bytes(everything())))
     resources = {r[0] for r in importer.records(archive)}
     assert "messages" not in resources and "chat_messages" not in resources and "votes" in resources
+
+
+@pytest.mark.django_db
+def test_gold_received_is_read_and_the_headers_files_are_named(make_user, platforms, settings, tmp_path):
+    """A 2025 data request also holds gold_received.csv, and *_headers.csv files: the rows of
+    posts.csv, comments.csv and the messages files without their text."""
+    prefix = "export_ada_20250530/"
+    found = {
+        **everything(),
+        f"{prefix}gold_received.csv": table(
+            ["content_link", "award", "amount", "date"],
+            [["https://www.reddit.com/r/pics/comments/abc1/x/", "gold", "1", "2025-02-01 00:00:00 UTC"]],
+        ),
+        f"{prefix}post_headers.csv": table(POST_COLUMNS[:-1], []),
+        f"{prefix}comment_headers.csv": table(COMMENT_COLUMNS[:-2], []),
+        f"{prefix}message_headers.csv": table(["id", "permalink", "date"], []),
+        f"{prefix}messages_archive_headers.csv": table(["id", "permalink", "date"], []),
+    }
+    job = imported(make_user("ada"), "reddit", zip_bytes(found), settings=settings, tmp_path=tmp_path)
+    gold = job.records.get(resource="gilded").data
+    assert gold["archive"]["award"] == "gold" and gold["created_utc"] == 1738368000.0
+    headers = [f"{prefix}{n}_headers.csv" for n in ("post", "comment", "message", "messages_archive")]
+    for name in headers:
+        reason = "the same items as the file of the same name without `_headers`, without their text"
+        assert f"{name}: {reason}" in job.notes
+    named = {f"{prefix}ip_logs.csv", f"{prefix}user_preferences.csv", f"{prefix}checkfile.csv", *headers}
+    assert unaccounted(job, found) == set(found) - named

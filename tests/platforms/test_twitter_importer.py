@@ -194,3 +194,147 @@ def test_tweets_js_is_read_item_by_item_and_damage_keeps_what_came_before():
     assert [r[1]["id"] for r in rows] == [t["tweet"]["id_str"] for t in tweets[:2]]
     assert importer.skipped[0]["record_id"] == "data/tweets.js"
     assert "could not be read" in importer.skipped[0]["reason"]
+
+
+def circle_and_deleted_members() -> dict:
+    """A 2023 archive as the manifest of that year lists it: Circle posts with their own media
+    folder, a deleted long post with its whole text in deleted-note-tweet.js, a group conversation
+    with a file present and one absent, and the files that are not content."""
+    from platforms.sandbox.media import image
+
+    photo = next(
+        t["tweet"]
+        for t in x_tweets()
+        if [m["type"] for m in (t["tweet"].get("extended_entities") or {}).get("media", [])] == ["photo"]
+    )
+    picture = photo["extended_entities"]["media"][0]["media_url_https"].rsplit("/", 1)[-1]
+    circle = {**photo, "id_str": "1600000000000000001", "id": "1600000000000000001"}
+    long_text = "Deleted, and long: " + "word " * 70
+    deleted = {
+        **x_tweets()[0]["tweet"],
+        "id_str": "1600000000000000002",
+        "id": "1600000000000000002",
+        "full_text": long_text[:270] + "… https://t.co/abc",
+        "created_at": "Tue Mar 05 09:00:00 +0000 2024",
+        "deleted_at": "Tue Mar 05 10:00:00 +0000 2024",
+        "entities": {},
+        "extended_entities": {},
+    }
+    note = {
+        "deletedNoteTweet": {"noteTweetId": "9", "core": {"text": long_text}, "createdAt": "2024-03-05T09:00:00.000Z"}
+    }
+    group = {
+        "dmConversation": {
+            "conversationId": "777",
+            "messages": [
+                {"messageCreate": {"id": "1700000000000000001", "senderId": "20077771", "text": "Look",
+                                   "createdAt": "2024-03-06T10:00:00.000Z",
+                                   "mediaUrls": ["https://ton.twitter.com/1.1/ton/data/dm/1700000000000000001/1/kQ.jpg"]}},
+                {"messageCreate": {"id": "1700000000000000002", "senderId": "20077772", "text": "And this",
+                                   "createdAt": "2024-03-06T10:01:00.000Z",
+                                   "mediaUrls": ["https://ton.twitter.com/1.1/ton/data/dm/1700000000000000002/2/zz.png"]}},
+                {"joinConversation": {"initiatingUserId": "20077772", "createdAt": "2024-03-06T09:00:00.000Z"}},
+            ],
+        }
+    }  # fmt: skip
+    top = "twitter-2024-03-07-ada/"
+    return {
+        f"{top}data/tweets.js": ytd("tweets", []),
+        f"{top}data/twitter-circle-tweet.js": ytd("twitter_circle_tweet", [{"tweet": circle}]),
+        f"{top}data/twitter_circle_tweet_media/1600000000000000001-{picture}": image("circle"),
+        f"{top}data/deleted-tweets.js": ytd("deleted_tweets", [{"tweet": deleted}]),
+        f"{top}data/deleted-note-tweet.js": ytd("deleted_note_tweet", [note]),
+        f"{top}data/direct-messages-group.js": ytd("direct_messages_group", [group]),
+        f"{top}data/direct_messages_group_media/1700000000000000001-kQ.jpg": image("group"),
+        f"{top}data/tweet-headers.js": ytd("tweet_headers", []),
+        f"{top}data/twitter-circle.js": ytd("twitter_circle", [{"twitterCircle": {"id": "1"}}]),
+        f"{top}data/moment.js": ytd("moment", []),
+        f"{top}data/spaces_media/1YqGoAbC-audio.m4a": b"\x00\x00\x00\x18ftypM4A ",
+        f"{top}data/README.txt": "FILE DESCRIPTIONS",
+        f"{top}data/manifest.js": "window.__THAR_CONFIG = {}",
+    }
+
+
+@pytest.mark.django_db
+def test_circle_posts_deleted_long_posts_and_group_messages_are_read_whole(make_user, platforms, settings, tmp_path):
+    import hashlib
+
+    from exports.models import MediaFile
+    from tests.fixtures.archives import imported, unaccounted
+
+    found = circle_and_deleted_members()
+    top = "twitter-2024-03-07-ada/"
+    job = imported(make_user("ada"), "twitter", zip_bytes(found), settings=settings, tmp_path=tmp_path)
+    records = {(r.resource, r.external_id): r.data for r in job.records.all()}
+    join = "777_joinConversation_2024-03-06T09:00:00.000Z"
+    assert set(records) == {
+        ("circle_tweets", "1600000000000000001"),
+        ("deleted_tweets", "1600000000000000002"),
+        ("direct_messages", "1700000000000000001"),
+        ("direct_messages", "1700000000000000002"),
+        ("direct_messages", join),
+    }
+    assert records[("direct_messages", join)]["event_type"] == "ParticipantsJoin"
+    assert records[("direct_messages", join)]["sender_id"] == "20077772"
+    deleted = records[("deleted_tweets", "1600000000000000002")]
+    assert deleted["text"] == "Deleted, and long: " + "word " * 70
+    assert deleted["note_tweet"] == {"text": deleted["text"]}
+    files = {m.media_id: m for m in job.media_files.all()}
+    circle = next(m for m in files.values() if m.record_ids == ["1600000000000000001"])
+    member = next(n for n in found if "twitter_circle_tweet_media/" in n)
+    assert circle.status == MediaFile.Status.DONE
+    assert circle.sha256 == hashlib.sha256(found[member]).hexdigest()
+    present, absent = files["dm_1700000000000000001_0"], files["dm_1700000000000000002_0"]
+    assert present.status == MediaFile.Status.DONE
+    assert (
+        present.sha256
+        == hashlib.sha256(found[f"{top}data/direct_messages_group_media/1700000000000000001-kQ.jpg"]).hexdigest()
+    )
+    assert absent.status == MediaFile.Status.FAILED
+    assert absent.extra["missing_from_archive"] == f"{top}data/direct_messages_group_media/1700000000000000002-zz.png"
+    for name, reason in (
+        ("data/tweet-headers.js", "the ids and times of the posts and messages"),
+        ("data/twitter-circle.js", "the members of your Circle, not content"),
+        ("data/moment.js", "Moments, X's retired collections of posts"),
+        ("data/spaces_media/1YqGoAbC-audio.m4a", "recordings of Spaces and Periscope broadcasts"),
+        ("data/README.txt", "X's description of the archive's files"),
+        ("data/manifest.js", "the archive's own table of contents"),
+    ):
+        assert any(n.startswith(f"{top}{name}: {reason}") for n in job.notes), name
+    data_files = ("tweets.js", "twitter-circle-tweet.js", "deleted-tweets.js", "deleted-note-tweet.js")
+    read = {f"{top}data/{n}" for n in (*data_files, "direct-messages-group.js")}
+    assert unaccounted(job, found) == read
+
+
+def test_a_2019_archive_s_direct_message_js_is_read_with_its_folder():
+    """2019 archives name the messages file and folder in the singular: direct-message.js and
+    direct_message_media/."""
+    from platforms.sandbox.media import image
+
+    conversation = {
+        "dmConversation": {
+            "conversationId": "20077771-20077772",
+            "messages": [
+                {"messageCreate": {"id": "1100000000000000001", "senderId": "20077772", "recipientId": "20077771",
+                                   "text": "Old times", "createdAt": "2019-03-06T10:00:00.000Z",
+                                   "mediaUrls": ["https://ton.twitter.com/1.1/ton/data/dm/1100000000000000001/3/old.jpg"]}},
+                {"messageCreate": {"id": "1100000000000000002", "senderId": "20077771", "recipientId": "20077772",
+                                   "text": "Gone", "createdAt": "2019-03-06T10:01:00.000Z",
+                                   "mediaUrls": ["https://ton.twitter.com/1.1/ton/data/dm/1100000000000000002/4/gone.jpg"]}},
+            ],
+        }
+    }  # fmt: skip
+    found = {
+        "data/tweet.js": ytd("tweet", []),
+        "data/direct-message.js": ytd("direct_message", [conversation]),
+        "data/direct_message_media/1100000000000000001-old.jpg": image("old"),
+        "data/direct-message-headers.js": ytd("direct_message_headers", []),
+    }
+    importer, archive, rows = read(found)
+    assert [(r[0], r[1]["id"], [m.member for m in r[2]]) for r in rows] == [
+        ("direct_messages", "1100000000000000001", ["data/direct_message_media/1100000000000000001-old.jpg"]),
+        ("direct_messages", "1100000000000000002", ["data/direct_message_media/1100000000000000002-gone.jpg"]),
+    ]
+    assert importer.why_not_read("data/direct-message-headers.js").startswith("the ids and times")
+    importer.skip_sensitive = True
+    assert importer.why_not_read("data/direct-message.js") == "left out, as asked (messages and history)"

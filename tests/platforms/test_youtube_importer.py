@@ -362,3 +362,142 @@ def test_another_google_product_in_the_same_takeout_is_named_as_such():
     assert importer.unread(archive.namelist())["Takeout/Google Photos/album/a.jpg"] == (
         "another Google product's data, not YouTube's"
     )
+
+
+GERMAN = "Takeout/YouTube und YouTube Music"
+# The HTML form of a German Takeout's history: moments in the person's own zone and language.
+GERMAN_HISTORY = """<html><body><div class="mdl-grid">
+<div class="outer-cell mdl-cell mdl-cell--12-col mdl-shadow--2dp"><div class="mdl-grid">
+<div class="content-cell mdl-cell mdl-cell--6-col mdl-typography--body-1">{verb} <a href="{url}">{title}</a><br>{when}</div>
+</div></div>
+</div></body></html>"""
+
+
+def german_takeout() -> dict:
+    """A 2025 Takeout in German: the product's and its folders' names, and the history's files and
+    moments, in the person's language."""
+    from platforms.sandbox.media import video
+
+    return {
+        f"{GERMAN}/Video-Metadaten/Videos.csv": table(
+            ["Video-ID", "Kanal-ID", "Titel", "Beschreibung", "Privacy", "Video Create Timestamp"],
+            [
+                ["deu00000001", "UC9", "Brot backen", "Sauerteig", "Private", "2025-02-01T10:00:00+00:00"],
+                ["deu00000002", "UC9", "Nicht hier", "", "Private", "2025-02-02T10:00:00+00:00"],
+            ],
+        ),
+        f"{GERMAN}/Video-Metadaten/Videoaufzeichnungen.csv": table(["Video-ID", "Ort"], [["deu00000001", "Berlin"]]),
+        f"{GERMAN}/Videos/Brot backen.mp4": video("brot", seconds=0.2, width=32, height=32),
+        f"{GERMAN}/Kanäle/Kanal.csv": table(["Kanal-ID", "Channel Title (Original)"], [["UC9", "Backen mit Ada"]]),
+        f"{GERMAN}/Kanäle/Kanalseiteneinstellungen.csv": table(["Kanal-ID", "Einstellung"], [["UC9", "x"]]),
+        f"{GERMAN}/Abos/Abos.csv": table(
+            ["Kanal-ID", "Kanal-URL", "Kanaltitel"], [["UC7", "http://www.youtube.com/channel/UC7", "Bäcker"]]
+        ),
+        f"{GERMAN}/Verlauf/Wiedergabeverlauf.html": GERMAN_HISTORY.format(
+            verb="Angesehen", url="https://www.youtube.com/watch?v=brot0000001", title="Brot 101",
+            when="08.03.2025, 17:14:40 MEZ",
+        ),
+        f"{GERMAN}/Verlauf/Suchverlauf.html": GERMAN_HISTORY.format(
+            verb="Gesucht nach", url="https://www.youtube.com/results?search_query=brot", title="brot",
+            when="Mar 9, 2025, 9:00:00\u202fAM CET",
+        ),
+        f"{GERMAN}/Livechats/Livechats.csv": table(["Livechat-ID", "Text"], [["L1", "Hallo"]]),
+        f"{GERMAN}/musik-mediathek-songs/musik-mediathek-songs.csv": table(["Titel"], [["Lied"]]),
+        "Takeout/Archiv_Übersicht.html": "<html></html>",
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_german_takeout_is_read_whole_and_its_history_is_known_by_its_german_names(
+    make_user, platforms, settings, tmp_path
+):
+    import hashlib
+
+    found = german_takeout()
+    job = imported(make_user("ada"), "youtube", zip_bytes(found), settings=settings, tmp_path=tmp_path)
+    by_resource: dict = {}
+    for record in job.records.order_by("position"):
+        by_resource.setdefault(record.resource, []).append(record.data)
+    assert {k: len(v) for k, v in by_resource.items()} == {
+        "channels": 1, "videos": 2, "subscriptions": 1, "watch_history": 1, "search_history": 1
+    }  # fmt: skip
+    assert [v["snippet"]["title"] for v in by_resource["videos"]] == ["Brot backen", "Nicht hier"]
+    assert by_resource["subscriptions"][0]["snippet"]["title"] == "Bäcker"
+    # Each moment in UTC, though the page writes it in the person's zone (MEZ, CET: UTC+1).
+    watched = by_resource["watch_history"][0]
+    assert watched["snippet"]["publishedAt"] == "2025-03-08T16:14:40Z"
+    assert watched["snippet"]["resourceId"]["videoId"] == "brot0000001"
+    assert watched["archive"]["time_text"] == "08.03.2025, 17:14:40 MEZ"
+    assert by_resource["search_history"][0]["snippet"]["publishedAt"] == "2025-03-09T08:00:00Z"
+    files = {m.media_id: m for m in job.media_files.all()}
+    assert set(files) == {"deu00000001", "deu00000002"}
+    present = files["deu00000001"]
+    assert present.status == MediaFile.Status.DONE
+    assert present.sha256 == hashlib.sha256(found[f"{GERMAN}/Videos/Brot backen.mp4"]).hexdigest()
+    absent = files["deu00000002"]
+    assert absent.status == MediaFile.Status.FAILED
+    assert absent.extra["missing_from_archive"] == f"{GERMAN}/Videos/Nicht hier.mp4"
+    for name, reason in (
+        (f"{GERMAN}/Video-Metadaten/Videoaufzeichnungen.csv", "where videos were recorded"),
+        (f"{GERMAN}/Kanäle/Kanalseiteneinstellungen.csv", "the channel's settings, not content"),
+        (f"{GERMAN}/Livechats/Livechats.csv", "live chat messages in others' streams"),
+        (f"{GERMAN}/musik-mediathek-songs/musik-mediathek-songs.csv", "YouTube Music's library"),
+        ("Takeout/Archiv_Übersicht.html", "Takeout's table of contents"),
+    ):
+        assert any(n.startswith(f"{name}: {reason}") for n in job.notes), name
+    read = {f"{GERMAN}/{n}" for n in ("Video-Metadaten/Videos.csv", "Kanäle/Kanal.csv", "Abos/Abos.csv")}
+    read |= {f"{GERMAN}/Verlauf/Wiedergabeverlauf.html", f"{GERMAN}/Verlauf/Suchverlauf.html"}
+    assert unaccounted(job, found) == read
+
+
+def test_a_german_history_is_left_out_when_asked():
+    importer = importer_for("youtube")
+    importer.skip_sensitive = True
+    archive = archive_open(io.BytesIO(zip_bytes(german_takeout())))
+    resources = {r[0] for r in importer.records(archive)}
+    assert resources == {"channels", "videos", "subscriptions"}
+    for name in ("Wiedergabeverlauf.html", "Suchverlauf.html"):
+        assert importer.why_not_read(f"{GERMAN}/Verlauf/{name}") == "left out, as asked (messages and history)"
+
+
+MY_COMMENTS = """<html><body><ul>
+<li>You added a <a href="https://www.youtube.com/watch?v=abc123def45&amp;lc=UgxHtml1">comment</a> on
+<a href="https://www.youtube.com/watch?v=abc123def45">Demo: part 1</a>.<br/>2023-02-27 15:55:56 UTC<br/>Nice &amp; warm</li>
+<li>Sent at 2020-04-27 23:18:23 UTC while watching <a href="http://www.youtube.com/watch?v=xyz987uvw65">a video</a>.<br/>older form</li>
+</ul></body></html>"""
+
+
+def test_comments_written_as_a_page_are_read():
+    """A 2023 Takeout may write the comments as my-comments/my-comments.html, not comments.csv."""
+    found = {**members(files=False), f"{BASE}/my-comments/my-comments.html": MY_COMMENTS}
+    importer, archive, rows = read(found)
+    comments = [r[1] for r in rows if r[0] == "comments"]
+    assert [(c["id"], c["snippet"]["videoId"], c["snippet"]["textOriginal"], c["snippet"]["publishedAt"])
+            for c in comments] == [
+        ("UgxHtml1", "abc123def45", "Nice & warm", "2023-02-27T15:55:56Z"),
+        (comments[1]["id"], "xyz987uvw65", "older form", "2020-04-27T23:18:23Z"),
+    ]  # fmt: skip
+    assert comments[1]["id"].startswith("html_")
+    assert f"{BASE}/my-comments/my-comments.html" not in importer.unread(archive.namelist())
+
+
+def test_a_french_takeout_s_channel_and_history_are_known_by_their_names():
+    found = {
+        "Takeout/YouTube et YouTube Music/chaînes/chaîne.csv": table(
+            ["Channel ID", "Channel Title (Original)"], [["UC8", "Cuisine d'Ada"]]
+        ),
+        "Takeout/YouTube et YouTube Music/historique/historique des recherches.json": __import__("json").dumps(
+            [{"header": "YouTube", "title": "Recherche : pain", "time": "2025-01-02T03:04:05Z"}]
+        ),
+        "Takeout/YouTube et YouTube Music/historique/historique des vidéos regardées.json": __import__("json").dumps(
+            [{"header": "YouTube", "title": "A regardé Pain", "titleUrl": "https://www.youtube.com/watch?v=pain0000001",
+              "time": "2025-01-02T04:04:05Z"}]
+        ),
+    }  # fmt: skip
+    importer, archive, rows = read(found)
+    assert [(r[0], r[1]["id"] if r[0] == "channels" else r[1]["snippet"]["title"]) for r in rows] == [
+        ("channels", "UC8"),
+        ("search_history", "Recherche : pain"),
+        ("watch_history", "A regardé Pain"),
+    ]
+    assert importer.unread(archive.namelist()) == {}
