@@ -22,9 +22,10 @@ setup: .venv/.installed
 demo: setup
 	bash scripts/demo.sh
 
+# The whole suite in two halves side by side (scripts/test.sh), or the tests PYTEST_ARGS names.
 test: setup
 	bash scripts/services.sh
-	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	bash scripts/test.sh $(PYTEST_ARGS)
 
 test-fast: setup
 	$(TEST_ENV) $(PY) -m pytest -m "not pipeline and not browser" $(PYTEST_ARGS)

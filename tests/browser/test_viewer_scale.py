@@ -9,7 +9,8 @@ import pytest
 
 from exports.archive import viewer_item, viewer_page
 
-pytestmark = pytest.mark.browser
+# A 100,000-record viewer is built and timed: make reliability's, not every run's.
+pytestmark = [pytest.mark.browser, pytest.mark.load]
 
 N = 100_000
 PLATFORMS = ("Reddit", "Twitter / X", "Instagram")
