@@ -5,8 +5,8 @@
 # rather than computes, so two halves at once finish in a little over half the time on two CPUs.
 # Each half has everything of its own: a PostgreSQL test database, two Redis databases (broker and
 # cache), a var folder, its own Celery worker and sandbox (started by its session's fixtures).
-#   half 1: tests/reliability, tests/browser and the top-level tests/test_*.py
-#   half 2: everything else under tests/
+#   half 1: tests/reliability, tests/browser, tests/api, tests/library and the top-level tests/test_*.py
+#   half 2: everything else under tests/ (about the same time on this project's 2-CPU machine)
 # Arguments that name tests (a path or a node id under tests/) run as one ordinary pytest run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -49,10 +49,11 @@ mkdir -p "$logs"
 second_db="${db%/*}/$(basename "${db##*/}")_2"
 
 run first "$db" "$redis" "$cache" "$ROOT/var/test" "$@" \
-  tests/reliability tests/browser tests/test_*.py >"$logs/first.txt" 2>&1 &
+  tests/reliability tests/browser tests/api tests/library tests/test_*.py >"$logs/first.txt" 2>&1 &
 first=$!
 run second "$second_db" "$(redis_plus "$redis" 14)" "$(redis_plus "$cache" 14)" "$ROOT/var/test-2" "$@" \
-  tests --ignore=tests/reliability --ignore=tests/browser --ignore-glob='*/tests/test_*.py' \
+  tests --ignore=tests/reliability --ignore=tests/browser --ignore=tests/api --ignore=tests/library \
+  --ignore-glob='*/tests/test_*.py' \
   >"$logs/second.txt" 2>&1 &
 second=$!
 
@@ -64,7 +65,7 @@ first_status=$?
 wait $second
 second_status=$?
 
-echo "=== tests/reliability, tests/browser, tests/test_*.py ==="
+echo "=== tests/reliability, tests/browser, tests/api, tests/library, tests/test_*.py ==="
 cat "$logs/first.txt"
 echo
 echo "=== the rest of tests/ ==="
