@@ -18,7 +18,7 @@ from benchmarks.web import parse_wrk
 from exports import jobs, links
 from exports.models import ExportJob, MediaFile
 from tests.conftest import ROOT, free_port, wait_for, wait_for_job
-from tests.reliability.conftest import broker_at, reliability_env
+from tests.reliability.conftest import broker_at, reliability_env, sandbox_config, sandbox_reset
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.load]
 
@@ -180,3 +180,46 @@ def test_the_status_endpoint_under_wrk_while_exports_run(
     measured(f"p99 under {P99_TARGET_MS:.0f} ms", "yes" if stats["p99"] < P99_TARGET_MS else "no")
     measured("non-2xx answers / socket errors", f"{stats['non_2xx']} / {stats['socket_errors']}")
     assert stats["non_2xx"] == 0 and stats["socket_errors"] == 0, run.stdout
+
+
+# --- scale-out: more workers are not slower ------------------------------------------------------
+SCALE_JOBS = 20
+
+
+def test_twenty_queued_exports_finish_at_least_as_fast_on_two_workers_as_on_one(
+    users, own_redis, start_worker, sandbox_process, measured, purge_files, request
+):
+    """20 queued Reddit exports with media from 10 users, on 1 worker and then on 2 (concurrency 2 each).
+
+    The same Redis, database and sandbox, which answers in 50 ms as a real platform does (at once,
+    two CPUs, not the workers, would set the pace)."""
+    import redis as redis_client
+
+    purge_files(*users)
+    sandbox_config(sandbox_process, latency_ms=50, records=30)
+    request.addfinalizer(lambda: sandbox_reset(sandbox_process))
+    measured("machine load average (1 min) at the start: other work on the same 2 cores", round(os.getloadavg()[0], 2))
+    env = reliability_env(sandbox_process, own_redis.url, LEASE_SECONDS=300, SWEEP_SECONDS=10)
+    rates = {}
+    for count in (1, 2):
+        # Each round starts from an empty broker and empty request budgets: the first round's
+        # requests must not slow the second one down.
+        redis_client.Redis.from_url(own_redis.url).flushdb()
+        with broker_at(own_redis.url):
+            queued = [
+                jobs.export_job_create(owner=user, platform_slug="reddit", include_media=True, formats=["json"])
+                for _ in range(SCALE_JOBS // len(users))
+                for user in users
+            ]
+            started = time.monotonic()
+            workers = [start_worker(env, concurrency=2, name=f"scale{count}-{n}") for n in range(count)]
+            for job in queued:
+                wait_for_job(job, timeout=900)
+            wall = time.monotonic() - started
+        for worker in workers:
+            worker.stop()
+        assert [j.status for j in queued] == [ExportJob.Status.SUCCEEDED] * len(queued)
+        rates[count] = len(queued) / wall * 60
+        measured(f"exports per minute on {count} worker{'s' if count > 1 else ''} (20 queued)", round(rates[count], 1))
+    measured("2 workers / 1 worker", round(rates[2] / rates[1], 2))
+    assert rates[2] >= rates[1], rates
