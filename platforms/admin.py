@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from platforms.budget import budget_for
 from platforms.models import Platform
+from platforms.outage import health_for
 
 
 @admin.register(Platform)
@@ -58,4 +59,7 @@ class PlatformAdmin(admin.ModelAdmin):
             text += f"; units today {state['units_used']:,} of {state['daily_units']:,}, reset {state['units_reset_at']:%H:%M} UTC"
         if state["spent_until"]:
             text += " (spent: exports are waiting)"
+        pause = health_for(obj.slug).paused()
+        if pause is not None:
+            text += f"; not answering: paused for every export until {pause.until_text}"
         return text

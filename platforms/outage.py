@@ -41,9 +41,12 @@ class Pause:
     def seconds_left(self) -> float:
         return max(0.0, self.until - time.time())
 
+    @property
+    def until_text(self) -> str:
+        return f"{datetime.fromtimestamp(self.until, UTC):%H:%M:%S} UTC"
+
     def sentence(self, display_name: str) -> str:
-        at = datetime.fromtimestamp(self.until, UTC)
-        return f"{display_name} is not answering; trying again at {at:%H:%M:%S} UTC"
+        return f"{display_name} is not answering; trying again at {self.until_text}"
 
 
 class _Local:

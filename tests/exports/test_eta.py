@@ -108,7 +108,7 @@ def test_a_youtube_job_waits_for_the_quota_reset_and_the_page_says_when(owner, b
     assert f"{reset:%H:%M} UTC" in page
 
 
-def test_the_admin_shows_each_platforms_budget(platforms, budgets, client):
+def test_the_admin_shows_each_platforms_budget(platforms, budgets, client, settings):
     budgets("youtube")
     budget = budgets("reddit")
     budget.take("someone")
@@ -119,6 +119,13 @@ def test_the_admin_shows_each_platforms_budget(platforms, budgets, client):
     assert "2 used, 998 left of 1,000 per 600 s" in listing
     detail = client.get("/admin/platforms/platform/youtube/change/").content.decode()
     assert "units today 0 of 10,000" in detail, detail[detail.find("Budget now") :][:400]
+    # A platform that looks down says until when every export leaves it alone.
+    from platforms.outage import health_for
+
+    settings.STAREXPORT = {**settings.STAREXPORT, "OUTAGE_REQUESTS": 2}
+    for _ in range(2):
+        health_for("reddit").record(False)
+    assert "not answering: paused for every export until " in client.get("/admin/platforms/platform/").content.decode()
 
 
 def test_where_the_budget_is_the_bottleneck_the_eta_is_the_requests_left_at_the_users_share(
