@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "starexport-outage"
 # Answers that mean the platform is not answering (429 is a limit, not an outage).
 DOWN_STATUSES = frozenset({500, 502, 503, 504})
+# How often one process writes down that the platform answered, at most.
+SUCCESS_EVERY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Health:
         self.give_up = float(conf["OUTAGE_GIVE_UP_SECONDS"])
         self.redis = _redis(storage_url())
         self.key = f"{NAMESPACE}:{slug}"
+        self._answered, self._written_at = False, 0.0
 
     # --- what happened ---------------------------------------------------------------------
     def record(self, answered: bool) -> None:
@@ -86,16 +89,22 @@ class Health:
             log.warning("could not keep %s's health (%s)", self.slug, exc)
 
     def _record_redis(self, answered: bool) -> None:
+        now = time.monotonic()
+        if answered and self._answered and now - self._written_at < SUCCESS_EVERY_SECONDS:
+            # A busy download answers many times a second: one answer in a while is enough to
+            # break another worker's run of failures, and saves a round trip per file.
+            return
+        self._answered, self._written_at = answered, now
         pipe = self.redis.pipeline()
         pipe.lpush(f"{self.key}:last", "1" if answered else "0")
         pipe.ltrim(f"{self.key}:last", 0, self.window - 1)
         pipe.expire(f"{self.key}:last", 86400)
+        if answered:
+            pipe.delete(f"{self.key}:state")  # it answers: no pause, and the next one starts short
+            pipe.execute()
+            return
         pipe.lrange(f"{self.key}:last", 0, -1)
         last = pipe.execute()[-1]
-        if answered:
-            if self.redis.exists(f"{self.key}:state"):
-                self.redis.delete(f"{self.key}:state")
-            return
         if len(last) < self.window or "1" in last:
             return
         with self.redis.lock(f"{self.key}:lock", timeout=5, blocking_timeout=5):
