@@ -2,6 +2,7 @@
 tried again, the job says so, and it resumes by itself — no file spends its attempts on it."""
 
 import threading
+import time
 
 import pytest
 
@@ -37,13 +38,20 @@ def test_an_export_waits_out_a_platform_that_is_down_and_finishes_whole(
     seen, pages = [], []
     down = threading.Event()
 
+    def come_back() -> None:
+        deadline = time.monotonic() + 60
+        while health_for("reddit").paused() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sandbox.sandbox.config.fault_5xx_rate = 0.0
+
     def watch(current: ExportJob) -> None:
         seen.append(current.step)
         if current.status == ExportJob.Status.DOWNLOADING and not down.is_set():
-            # Reddit stops answering just as the downloads begin, and comes back 3 s later.
+            # Reddit stops answering just as the downloads begin, and comes back once the
+            # platform has been paused (however long that takes on a busy machine).
             down.set()
             sandbox.sandbox.config.fault_5xx_rate = 1.0
-            threading.Timer(3.0, lambda: setattr(sandbox.sandbox.config, "fault_5xx_rate", 0.0)).start()
+            threading.Thread(target=come_back, daemon=True).start()
         if health_for("reddit").paused() and not pages:
             client.force_login(ruth)
             pages.append(client.get(f"/exports/{current.id}/progress").content.decode())
