@@ -120,7 +120,9 @@ def _export_in_a_process(base_url: str, user: str, size: Size, url: str) -> None
 def test_two_processes_draw_from_the_same_budget(live_sandbox, fresh, settings):
     server = live_sandbox(app_limits={"reddit": [6, 2]}, records=10, page_size=5)
     size = Size(6, 2)
-    fresh("reddit", size)
+    # The shipped slack (2 s): on a busy machine a request may reach the sandbox a second after
+    # its token was taken.
+    fresh("reddit", size, margin=2.0)
     fork = multiprocessing.get_context("fork")
     url = settings.STAREXPORT["BUDGET_STORAGE"]
     processes = [
@@ -190,9 +192,10 @@ def test_a_scheduled_export_yields_its_turns_to_one_a_person_is_watching(fresh):
     joined_at = len(grants)
     [w.join() for w in night + day]
     after = grants[joined_at:]
-    # Fair turns alone would alternate (day, night, day, night, …); yielding, the watched user's
-    # four requests come first (one background request may already have been on its way).
-    assert after[:5].count("day") == 4, after
+    # Fair turns alone would alternate (day, night, day, night, …: 3 of the first 6); yielding,
+    # the watched user's four requests come first (a background request or two may already have
+    # been on their way, or slipped into the moment between two of the watched requests).
+    assert after[:6].count("day") == 4, after
     assert grants.count("night") == 40
 
 
