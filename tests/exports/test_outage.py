@@ -29,7 +29,9 @@ def test_an_export_waits_out_a_platform_that_is_down_and_finishes_whole(
         **settings.STAREXPORT,
         "DOWNLOAD_ATTEMPTS": 5,
         "OUTAGE_REQUESTS": 6,
-        "OUTAGE_PAUSE_SECONDS": 2.0,
+        # Long enough that the threads' retries in flight end within it on a busy machine, so
+        # the chunk comes back while the pause still holds.
+        "OUTAGE_PAUSE_SECONDS": 6.0,
         "DOWNLOAD_CONCURRENCY": 2,
     }
     job = jobs.export_job_create(
