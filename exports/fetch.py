@@ -120,8 +120,8 @@ def media_size_estimate(job: ExportJob) -> None:
     sized = job.media_files.filter(status=MediaFile.Status.PENDING, extra__has_key="expected_size")
     totals = sized.aggregate(bytes=Sum(Cast(KT("extra__expected_size"), BigIntegerField())), files=Count("id"))
     job.media_bytes_expected, job.media_sized = totals["bytes"] or 0, totals["files"]
-    media_counters_update(job)
-    job.download_base_bytes = job.media_bytes  # files from the library are not downloaded
+    # `job_fetch` has just counted the files: those from the library are not downloaded.
+    job.download_base_bytes = job.media_bytes
     ExportJob.objects.filter(id=job.id).update(
         media_bytes_expected=job.media_bytes_expected,
         media_sized=job.media_sized,

@@ -32,6 +32,8 @@ NAMESPACE = "starexport-outage"
 DOWN_STATUSES = frozenset({500, 502, 503, 504})
 # How often one process writes down that the platform answered, at most.
 SUCCESS_EVERY_SECONDS = 0.5
+# How long one process trusts what it last read of a pause.
+SEEN_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Health:
         self.redis = _redis(storage_url())
         self.key = f"{NAMESPACE}:{slug}"
         self._answered, self._written_at = False, 0.0
+        # What `paused()` last read, kept a moment: a download asks before every file and attempt.
+        self._seen: tuple[float, Pause | None] = (0.0, None)
 
     # --- what happened ---------------------------------------------------------------------
     def record(self, answered: bool) -> None:
@@ -87,6 +91,8 @@ class Health:
                 self._record_local(answered)
         except UNREACHABLE as exc:  # the outage guard must never stop a download by itself
             log.warning("could not keep %s's health (%s)", self.slug, exc)
+        if not answered:
+            self._seen = (0.0, None)  # this failure may have started a pause: read it afresh
 
     def _record_redis(self, answered: bool) -> None:
         now = time.monotonic()
@@ -142,6 +148,14 @@ class Health:
     # --- what to do --------------------------------------------------------------------------
     def paused(self) -> Pause | None:
         """The pause in force now, or None (the platform may be asked)."""
+        read_at, pause = self._seen
+        if time.monotonic() - read_at < SEEN_SECONDS:
+            return pause if pause is None or pause.until > time.time() else None
+        pause = self._read()
+        self._seen = (time.monotonic(), pause)
+        return pause
+
+    def _read(self) -> Pause | None:
         try:
             if self.redis is not None:
                 state = json.loads(self.redis.get(f"{self.key}:state") or "{}")
